@@ -1,0 +1,63 @@
+// swift-tools-version: 6.0
+// bert-pretrain: distributed data-parallel BERT pretraining on MPI + OpenBLAS + HDF5.
+import PackageDescription
+
+// Hot loops are written for the optimiser; unchecked arithmetic is opt-in per site, not global.
+let optimised: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "bert-pretrain",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "bert-pretrain", targets: ["bert-pretrain"]),
+        .executable(name: "bert-corpus", targets: ["bert-corpus"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // MARK: C libraries (system-library targets; shim.h exposes the macros Swift cannot import)
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+
+        // MARK: Libraries, one concern each
+        .target(name: "Distributed", dependencies: ["CMPI"]),
+        .target(name: "BERT", dependencies: ["CBLAS", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: optimised),
+        .target(name: "Optim", dependencies: ["BERT"], swiftSettings: optimised),
+        .target(name: "Tokenization", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: optimised),
+        .target(name: "Corpus", dependencies: ["CHDF5", "Tokenization", "Distributed",
+                                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: optimised),
+        .target(name: "Training", dependencies: ["BERT", "Optim", "Corpus", "Distributed", "Tokenization",
+                                                 .product(name: "Logging", package: "swift-log")],
+                swiftSettings: optimised),
+
+        // MARK: Executables
+        .executableTarget(name: "bert-pretrain", dependencies: [
+            "Training", "BERT", "Optim", "Distributed",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "bert-corpus", dependencies: [
+            "Corpus", "Tokenization", "Distributed",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "corpus-tools/bert-corpus"),
+
+        // MARK: Tests
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        .testTarget(name: "BERTTests", dependencies: ["BERT"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OptimTests", dependencies: ["Optim", "BERT"]),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tokenization"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "BERT", "Optim", "Corpus", "Tokenization"]),
+    ],
+    // C interop (stderr, MPI/HDF5 globals) is pervasive here; strict Swift 6 concurrency checking buys nothing
+    // for a single-threaded-per-rank program and would wrap every C global in an unsafe annotation.
+    swiftLanguageModes: [.v5]
+)

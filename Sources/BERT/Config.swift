@@ -1,0 +1,223 @@
+// BertConfig: the Hugging Face `config.json` of a BERT model, with the reference
+// defaults of google-research/bert `modeling.py` / HF `BertConfig`.
+
+import Foundation
+
+/// The hidden activation, named as in `config.json`. The spelling read is kept so
+/// that it is written back as used.
+public enum Activation: Equatable, Sendable {
+    /// Exact GELU, x·Φ(x) with Φ through erf ("gelu").
+    case gelu
+    /// The tanh approximation ("gelu_new", "gelu_pytorch_tanh", "gelu_fast" spelled as read).
+    case geluTanh(name: String)
+
+    public init(name: String) throws {
+        switch name {
+        case "gelu": self = .gelu
+        case "gelu_new", "gelu_pytorch_tanh": self = .geluTanh(name: name)
+        default:
+            throw ConfigError.invalid(field: "hidden_act",
+                                      reason: "unknown activation \"\(name)\" (expected gelu, gelu_new or gelu_pytorch_tanh)")
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .gelu: return "gelu"
+        case .geluTanh(let name): return name
+        }
+    }
+}
+
+public enum ConfigError: Error, CustomStringConvertible {
+    case invalid(field: String, reason: String)
+    case unreadable(path: String, reason: String)
+    case unknownPreset(String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let field, let reason): return "invalid BERT config: \(field): \(reason)"
+        case .unreadable(let path, let reason): return "cannot read BERT config \(path): \(reason)"
+        case .unknownPreset(let name):
+            return "unknown config \"\(name)\": give a preset (\(BertConfig.presetNames.joined(separator: ", "))) or a path to config.json"
+        }
+    }
+}
+
+/// Field names follow HF `config.json` (snake_case there, camelCase here).
+public struct BertConfig: Equatable, Sendable {
+    /// Size of the WordPiece vocabulary (rows of the word-embedding matrix).
+    public var vocabSize: Int = 30522
+    /// Width of every hidden state.
+    public var hiddenSize: Int = 768
+    /// Number of transformer layers.
+    public var numHiddenLayers: Int = 12
+    /// Attention heads per layer; hiddenSize must divide evenly among them.
+    public var numAttentionHeads: Int = 12
+    /// Width of the feed-forward layer.
+    public var intermediateSize: Int = 3072
+    /// Activation of the feed-forward layer and the MLM transform.
+    public var hiddenAct: Activation = .gelu
+    /// Dropout on embeddings and every sub-layer output.
+    public var hiddenDropoutProb: Double = 0.1
+    /// Dropout on the attention probabilities.
+    public var attentionProbsDropoutProb: Double = 0.1
+    /// Longest sequence the position embeddings cover.
+    public var maxPositionEmbeddings: Int = 512
+    /// Number of segment (token type) ids.
+    public var typeVocabSize: Int = 2
+    /// Standard deviation of the N(0, σ) weight initialisation.
+    public var initializerRange: Double = 0.02
+    /// Epsilon inside every LayerNorm.
+    public var layerNormEps: Double = 1e-12
+
+    public init() {}
+
+    public var headSize: Int { hiddenSize / numAttentionHeads }
+
+    // MARK: Presets (Google's BERT miniatures and the two originals)
+
+    public static let presetNames = ["bert-tiny", "bert-mini", "bert-small", "bert-medium", "bert-base", "bert-large"]
+
+    public static func preset(_ name: String) -> BertConfig? {
+        func make(_ layers: Int, _ hidden: Int, _ heads: Int) -> BertConfig {
+            var c = BertConfig()
+            c.numHiddenLayers = layers
+            c.hiddenSize = hidden
+            c.numAttentionHeads = heads
+            c.intermediateSize = 4 * hidden
+            return c
+        }
+        switch name {
+        case "bert-tiny": return make(2, 128, 2)
+        case "bert-mini": return make(4, 256, 4)
+        case "bert-small": return make(4, 512, 8)
+        case "bert-medium": return make(8, 512, 8)
+        case "bert-base": return make(12, 768, 12)
+        case "bert-large": return make(24, 1024, 16)
+        default: return nil
+        }
+    }
+
+    /// A preset name or a path to a `config.json` (or a directory holding one).
+    public static func named(_ nameOrPath: String) throws -> BertConfig {
+        if let preset = preset(nameOrPath) { return preset }
+        var path = nameOrPath
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
+            if isDir.boolValue { path = (path as NSString).appendingPathComponent("config.json") }
+            return try load(path: path)
+        }
+        throw ConfigError.unknownPreset(nameOrPath)
+    }
+
+    // MARK: Validation
+
+    /// Rejects configs the model cannot run; messages name the field.
+    public func validate() throws {
+        func positive(_ value: Int, _ field: String) throws {
+            if value <= 0 { throw ConfigError.invalid(field: field, reason: "must be positive, got \(value)") }
+        }
+        try positive(vocabSize, "vocab_size")
+        try positive(hiddenSize, "hidden_size")
+        try positive(numHiddenLayers, "num_hidden_layers")
+        try positive(numAttentionHeads, "num_attention_heads")
+        try positive(intermediateSize, "intermediate_size")
+        try positive(maxPositionEmbeddings, "max_position_embeddings")
+        try positive(typeVocabSize, "type_vocab_size")
+        if hiddenSize % numAttentionHeads != 0 {
+            throw ConfigError.invalid(field: "hidden_size",
+                                      reason: "\(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")
+        }
+        // [PAD] [UNK] [CLS] [SEP] [MASK] plus at least one real token.
+        if vocabSize < 6 {
+            throw ConfigError.invalid(field: "vocab_size", reason: "\(vocabSize) leaves no room for the 5 special tokens and a word")
+        }
+        for (value, field) in [(hiddenDropoutProb, "hidden_dropout_prob"), (attentionProbsDropoutProb, "attention_probs_dropout_prob")] {
+            if !(value >= 0 && value < 1) { throw ConfigError.invalid(field: field, reason: "must be in [0, 1), got \(value)") }
+        }
+        if !(initializerRange > 0 && initializerRange.isFinite) {
+            throw ConfigError.invalid(field: "initializer_range", reason: "must be positive, got \(initializerRange)")
+        }
+        if !(layerNormEps > 0 && layerNormEps.isFinite) {
+            throw ConfigError.invalid(field: "layer_norm_eps", reason: "must be positive, got \(layerNormEps)")
+        }
+    }
+
+    // MARK: config.json
+
+    /// Reads an HF `config.json`; fields it lacks keep the reference defaults.
+    public static func load(path: String) throws -> BertConfig {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ConfigError.unreadable(path: path, reason: error.localizedDescription)
+        }
+        do { return try decode(json: data) } catch let e as ConfigError {
+            throw ConfigError.unreadable(path: path, reason: e.description)
+        }
+    }
+
+    public static func decode(json data: Data) throws -> BertConfig {
+        guard let object = try? JSONSerialization.jsonObject(with: data), let dict = object as? [String: Any] else {
+            throw ConfigError.invalid(field: "config.json", reason: "not a JSON object")
+        }
+        var c = BertConfig()
+        func int(_ key: String, _ target: inout Int) throws {
+            guard let v = dict[key] else { return }
+            guard let n = v as? NSNumber, Double(n.intValue) == n.doubleValue else {
+                throw ConfigError.invalid(field: key, reason: "expected an integer, got \(v)")
+            }
+            target = n.intValue
+        }
+        func double(_ key: String, _ target: inout Double) throws {
+            guard let v = dict[key] else { return }
+            guard let n = v as? NSNumber else { throw ConfigError.invalid(field: key, reason: "expected a number, got \(v)") }
+            target = n.doubleValue
+        }
+        try int("vocab_size", &c.vocabSize)
+        try int("hidden_size", &c.hiddenSize)
+        try int("num_hidden_layers", &c.numHiddenLayers)
+        try int("num_attention_heads", &c.numAttentionHeads)
+        try int("intermediate_size", &c.intermediateSize)
+        try int("max_position_embeddings", &c.maxPositionEmbeddings)
+        try int("type_vocab_size", &c.typeVocabSize)
+        try double("hidden_dropout_prob", &c.hiddenDropoutProb)
+        try double("attention_probs_dropout_prob", &c.attentionProbsDropoutProb)
+        try double("initializer_range", &c.initializerRange)
+        try double("layer_norm_eps", &c.layerNormEps)
+        if let act = dict["hidden_act"] {
+            guard let name = act as? String else { throw ConfigError.invalid(field: "hidden_act", reason: "expected a string") }
+            c.hiddenAct = try Activation(name: name)
+        }
+        if let type = dict["position_embedding_type"] as? String, type != "absolute" {
+            throw ConfigError.invalid(field: "position_embedding_type", reason: "only \"absolute\" is supported, got \"\(type)\"")
+        }
+        try c.validate()
+        return c
+    }
+
+    /// The `config.json` text of a `BertForPreTraining` checkpoint with these settings.
+    public func jsonData() -> Data {
+        let fields: [(String, String)] = [
+            ("architectures", "[\"BertForPreTraining\"]"),
+            ("attention_probs_dropout_prob", "\(attentionProbsDropoutProb)"),
+            ("hidden_act", "\"\(hiddenAct.name)\""),
+            ("hidden_dropout_prob", "\(hiddenDropoutProb)"),
+            ("hidden_size", "\(hiddenSize)"),
+            ("initializer_range", "\(initializerRange)"),
+            ("intermediate_size", "\(intermediateSize)"),
+            ("layer_norm_eps", "\(layerNormEps)"),
+            ("max_position_embeddings", "\(maxPositionEmbeddings)"),
+            ("model_type", "\"bert\""),
+            ("num_attention_heads", "\(numAttentionHeads)"),
+            ("num_hidden_layers", "\(numHiddenLayers)"),
+            ("pad_token_id", "0"),
+            ("position_embedding_type", "\"absolute\""),
+            ("torch_dtype", "\"float32\""),
+            ("type_vocab_size", "\(typeVocabSize)"),
+            ("vocab_size", "\(vocabSize)"),
+        ]
+        let body = fields.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n")
+        return Data("{\n\(body)\n}\n".utf8)
+    }
+}

@@ -1,0 +1,1 @@
+// The Corpus module; its sources arrive with their issue.

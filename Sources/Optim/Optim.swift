@@ -1,0 +1,1 @@
+// The Optim module; its sources arrive with their issue.

@@ -1,0 +1,1 @@
+// The Tokenization module; its sources arrive with their issue.

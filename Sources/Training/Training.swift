@@ -1,0 +1,1 @@
+// The Training module; its sources arrive with their issue.
