@@ -15,25 +15,26 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: C libraries (system-library targets; shim.h exposes the macros Swift cannot import)
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // MARK: Libraries, one concern each
-        .target(name: "Distributed", dependencies: ["CMPI"]),
-        .target(name: "BERT", dependencies: ["CBLAS", .product(name: "Logging", package: "swift-log")],
+        .target(name: "Distributed", dependencies: ["CMPI", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Storage", dependencies: ["CCrypto"]),
+        .target(name: "BERT", dependencies: ["CBLAS", "Storage", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: optimised),
         .target(name: "Optim", dependencies: ["BERT"], swiftSettings: optimised),
-        .target(name: "Tokenization", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+        .target(name: "Tokenization", dependencies: ["Storage"],
                 swiftSettings: optimised),
-        .target(name: "Corpus", dependencies: ["CHDF5", "Tokenization", "Distributed",
+        .target(name: "Corpus", dependencies: ["CHDF5", "Tokenization", "Distributed", "Storage",
                                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: optimised),
-        .target(name: "Training", dependencies: ["BERT", "Optim", "Corpus", "Distributed", "Tokenization",
+        .target(name: "Training", dependencies: ["BERT", "Optim", "Corpus", "Distributed", "Tokenization", "Storage",
                                                  .product(name: "Logging", package: "swift-log")],
                 swiftSettings: optimised),
 
@@ -51,6 +52,7 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "BERTTests", dependencies: ["BERT"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "BERT"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], resources: [.copy("Fixtures")]),

@@ -1,4 +1,0 @@
-import Distributed
-let world = Communicator.world()
-if world.isRoot { print("bert-pretrain: \(world.size) rank(s)") }
-world.finalize()

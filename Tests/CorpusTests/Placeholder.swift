@@ -1,0 +1,1 @@
+// Tests of the Corpus module arrive with its issue.

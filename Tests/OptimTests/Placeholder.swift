@@ -1,0 +1,1 @@
+// Tests of the Optim module arrive with its issue.

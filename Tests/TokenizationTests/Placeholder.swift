@@ -1,0 +1,1 @@
+// Tests of the Tokenization module arrive with its issue.

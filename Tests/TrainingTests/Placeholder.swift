@@ -1,0 +1,1 @@
+// Tests of the Training module arrive with its issue.
