@@ -6,12 +6,17 @@
 // them vectorise; accuracy is checked against Double `exp`/`erf` in FastMathTests.
 
 /// e^x for Float, relative error about 2 ulp; 0 below -87.3 (where expf underflows to
-/// denormals anyway), +inf above 88.7.
+/// denormals anyway). Inputs above 88.3 are clamped (e^88.3 ≈ 2e38): callers only pass
+/// non-positive arguments (softmax, erf) or tanh's clamped ±40.
 @inline(__always)
 func fastExp(_ x: Float) -> Float {
-    let clamped = min(max(x, -87.3), 88.7)
-    // x = n·ln2 + r, |r| ≤ ln2/2; ln2 split in two (Cody-Waite) so n·ln2_hi is exact.
-    let n = (clamped * 1.442_695_04).rounded(.toNearestOrEven)
+    let clamped = min(max(x, -87.3), 88.3)
+    // x = n·ln2 + r, |r| ≤ ln2/2. n is rounded to nearest by adding and subtracting 1.5·2²³
+    // (plain Float arithmetic, so the loop vectorises; `rounded()` and Int32(_:) did not).
+    let magic: Float = 12_582_912
+    let shifted = clamped * 1.442_695_04 + magic
+    let n = shifted - magic
+    // ln2 split in two (Cody-Waite) so n·ln2_hi is exact.
     let r = (clamped - n * 0.693_145_75) - n * 1.428_606_8e-6
     // e^r by its Taylor polynomial to degree 7 (truncation < 1e-9 on |r| ≤ 0.347).
     var p: Float = 1.0 / 5040
@@ -22,9 +27,9 @@ func fastExp(_ x: Float) -> Float {
     p = p * r + 0.5
     p = p * r + 1
     p = p * r + 1
-    // 2^n by building the exponent bits (n in [-126, 128] after the clamp).
-    let scale = Float(bitPattern: UInt32(bitPattern: Int32(n) &+ 127) << 23)
-    let result = n > 127 ? p * 2 * Float(bitPattern: UInt32(bitPattern: Int32(n) &+ 126) << 23) : p * scale
+    // 2^n from the exponent bits: the low mantissa bits of `shifted` hold n (two's complement).
+    let exponent = (shifted.bitPattern &- magic.bitPattern &+ 127) << 23
+    let result = p * Float(bitPattern: exponent)
     return x < -87.3 ? 0 : result
 }
 
@@ -62,6 +67,6 @@ func fastErf(_ x: Float) -> Float {
 /// tanh(x) = 1 − 2/(e^{2x} + 1), accurate to a few ulp away from 0 and to ~1e-7 absolute near 0.
 @inline(__always)
 func fastTanh(_ x: Float) -> Float {
-    let e = fastExp(2 * min(max(x, -20), 20))
+    let e = fastExp(2 * min(max(x, -20), 20))   // tanh(±20) = ±1 in Float
     return 1 - 2 / (e + 1)
 }
