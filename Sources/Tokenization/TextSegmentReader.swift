@@ -13,6 +13,7 @@
 //      unless it contains punctuation).
 // Lines end at "\n" only; a "\r" or U+0085 inside a line is text.
 
+import Storage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -140,4 +141,40 @@ public struct SegmentReadError: Error, CustomStringConvertible {
     public let path: String
     public let reason: String
     public var description: String { "\(path): \(reason)" }
+}
+
+extension TextSegmentReader {
+    /// Calls `body` with every segment of every file named by `paths` (files, folders recursively in sorted
+    /// order, gzip decompressed transparently; see Storage.TextInput). Plain files stream in flat memory;
+    /// a gzip file is read line by line by Storage's reader (memory: its longest line), and lines over
+    /// the buffer size are then segmented like plain ones. Returns the number of forced cuts.
+    /// `bytesDone(n)` reports input bytes consumed (compressed bytes are not counted: decompressed ones are).
+    @discardableResult
+    public static func forEachSegment(paths: [String], bufferSize: Int = 1 << 20,
+                                      _ body: (Segment) throws -> Void) throws -> Int {
+        var forced = 0
+        for path in try TextInput.files(paths) {
+            if try TextInput.isGzip(path: path) {
+                let lines = try TextLineReader(path: path)
+                defer { lines.close() }
+                while let line = try lines.nextLine() {
+                    if line.count <= bufferSize {
+                        try body(Segment(bytes: line, endsLine: true))
+                    } else {
+                        let reader = TextSegmentReader(bytes: line, bufferSize: bufferSize)
+                        while let segment = try reader.next() { try body(segment) }
+                        forced += reader.forcedCuts
+                    }
+                }
+            } else {
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw TextInputError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+                defer { close(fd) }
+                let reader = TextSegmentReader(fileDescriptor: fd, path: path, bufferSize: bufferSize)
+                while let segment = try reader.next() { try body(segment) }
+                forced += reader.forcedCuts
+            }
+        }
+        return forced
+    }
 }

@@ -50,54 +50,29 @@ struct TokenizeCommand: ParsableCommand {
         var bytesRead = 0, lines = 0, tokenCount = 0, forcedCuts = 0
         let started = Date()
 
-        func tokenizeSegments(_ reader: TextSegmentReader) throws {
-            var lineStarted = false
-            while let segment = try reader.next() {
-                ids.removeAll(keepingCapacity: true)
-                tokenizer.encode(utf8: segment.bytes, appendingTo: &ids)
-                formatter.write(ids, continuing: lineStarted, to: output)
-                tokenCount += ids.count
-                bytesRead += segment.bytes.count + (segment.endsLine ? 1 : 0)
-                if segment.endsLine {
-                    output.append(0x0A)
-                    lines += 1
-                    lineStarted = false
-                } else {
-                    lineStarted = lineStarted || !ids.isEmpty
-                }
-                try output.flushIfFull()
+        var lineStarted = false
+        func tokenize(_ segment: TextSegmentReader.Segment) throws {
+            ids.removeAll(keepingCapacity: true)
+            tokenizer.encode(utf8: segment.bytes, appendingTo: &ids)
+            formatter.write(ids, continuing: lineStarted, to: output)
+            tokenCount += ids.count
+            bytesRead += segment.bytes.count + (segment.endsLine ? 1 : 0)
+            if segment.endsLine {
+                output.append(0x0A)
+                lines += 1
+                lineStarted = false
+            } else {
+                lineStarted = lineStarted || !ids.isEmpty
             }
-            forcedCuts += reader.forcedCuts
+            try output.flushIfFull()
         }
 
         if input.isEmpty {
-            try tokenizeSegments(TextSegmentReader(fileDescriptor: STDIN_FILENO, path: "<stdin>"))
+            let reader = TextSegmentReader(fileDescriptor: STDIN_FILENO, path: "<stdin>")
+            while let segment = try reader.next() { try tokenize(segment) }
+            forcedCuts = reader.forcedCuts
         } else {
-            for path in try TextInput.files(input) {
-                if try TextInput.isGzip(path: path) {
-                    // Gzip comes through Storage's line reader (memory: the longest line), then is segmented.
-                    let lineReader = try TextLineReader(path: path)
-                    while let line = try lineReader.nextLine() {
-                        if line.count > 1 << 20 {
-                            try tokenizeSegments(TextSegmentReader(bytes: line))
-                            continue
-                        }
-                        ids.removeAll(keepingCapacity: true)
-                        tokenizer.encode(utf8: line, appendingTo: &ids)
-                        formatter.write(ids, continuing: false, to: output)
-                        output.append(0x0A)
-                        tokenCount += ids.count
-                        bytesRead += line.count + 1
-                        lines += 1
-                        try output.flushIfFull()
-                    }
-                } else {
-                    let fd = open(path, O_RDONLY | O_CLOEXEC)
-                    guard fd >= 0 else { throw TextInputError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
-                    defer { close(fd) }
-                    try tokenizeSegments(TextSegmentReader(fileDescriptor: fd, path: path))
-                }
-            }
+            forcedCuts = try TextSegmentReader.forEachSegment(paths: input, tokenize)
         }
         try output.flush()
         if tokenizer.invalidUTF8Replacements > 0 {
