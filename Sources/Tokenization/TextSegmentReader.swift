@@ -119,7 +119,10 @@ public final class TextSegmentReader {
             case .valid(let encoded):
                 let cp = Unicode.UTF8.decode(encoded).value
                 let next = position + encoded.count
-                if cp >= 0x80 && (properties.flags(cp).contains(.whitespace) || properties.flags(cp).contains(.splitSpace)
+                // Whitespace that survives cleaning (Zs becomes a space; U+2028/U+2029 stay and split), not
+                // str.split() whitespace that cleaning deletes (U+0085, U+001C–U+001F are Cc).
+                let f = properties.flags(cp)
+                if cp >= 0x80 && (f.contains(.whitespace) || (f.contains(.splitSpace) && !f.contains(.control))
                                   || CharacterProperties.isCJKIdeograph(cp)) {
                     lastSafe = next   // after it (always > 0)
                 }
