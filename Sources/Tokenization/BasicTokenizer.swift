@@ -41,8 +41,12 @@ struct BasicTokenizer {
     private var wordBytes: [UInt8] = []
     private var asciiBytes: [UInt8] = []
 
-    init(lowerCase: Bool) {
+    /// False sends every chunk through the full path (for testing that both paths agree).
+    let asciiFastPath: Bool
+
+    init(lowerCase: Bool, asciiFastPath: Bool = true) {
         self.lowerCase = lowerCase
+        self.asciiFastPath = asciiFastPath
         asciiBytes.reserveCapacity(256)
     }
 
@@ -74,7 +78,7 @@ struct BasicTokenizer {
                     j += 1
                 }
                 let chunk = UnsafeBufferPointer(start: base + i, count: j - i)
-                if plain { asciiChunk(chunk, classes: cls, into: &sink) } else { fullChunk(chunk, into: &sink) }
+                if plain && asciiFastPath { asciiChunk(chunk, classes: cls, into: &sink) } else { fullChunk(chunk, into: &sink) }
                 i = j
             }
         }

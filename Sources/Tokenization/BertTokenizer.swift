@@ -21,6 +21,13 @@ public final class BertTokenizer {
         self.basic = BasicTokenizer(lowerCase: lowerCase)
     }
 
+    /// With `asciiFastPath` false, printable-ASCII words take the general Unicode path too (tests compare both).
+    init(vocabulary: Vocabulary, lowerCase: Bool, asciiFastPath: Bool) {
+        self.vocabulary = vocabulary
+        self.lowerCase = lowerCase
+        self.basic = BasicTokenizer(lowerCase: lowerCase, asciiFastPath: asciiFastPath)
+    }
+
     /// Invalid UTF-8 sequences met so far (each replaced by U+FFFD, which the cleaning step deletes).
     public var invalidUTF8Replacements: Int { basic.replacements }
 

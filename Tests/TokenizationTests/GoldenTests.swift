@@ -43,4 +43,16 @@ final class GoldenTests: XCTestCase {
             XCTAssertEqual(mismatches, 0, "lowerCase=\(lowerCase): \(mismatches) of \(cases.count) lines differ")
         }
     }
+
+    func testASCIIFastPathAgreesWithTheFullPath() throws {
+        let vocabulary = try Vocabulary(path: Self.fixture("golden-vocab.txt"))
+        var ascii = try Self.cases().map(\.text).filter { $0.utf8.allSatisfy { $0 < 0x80 } }
+        ascii += ["[MASK]x[CLS][[SEP]]", "A.B,C;D!E?F-G_H=I+J*K&L^M%N$O#P@Q~R`S|T\\U/V<W>X{Y}Z", "UPPER lower MiXeD 12345 4.5e-3"]
+        XCTAssertGreaterThan(ascii.count, 100)
+        for lowerCase in [true, false] {
+            let fast = BertTokenizer(vocabulary: vocabulary, lowerCase: lowerCase)
+            let full = BertTokenizer(vocabulary: vocabulary, lowerCase: lowerCase, asciiFastPath: false)
+            for text in ascii { XCTAssertEqual(fast.encode(text), full.encode(text), text) }
+        }
+    }
 }

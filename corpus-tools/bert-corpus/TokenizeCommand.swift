@@ -43,7 +43,7 @@ struct TokenizeCommand: ParsableCommand {
         let logger = Logger(label: "bert-corpus.tokenize")
         let vocabulary = try Vocabulary(path: vocab)
         let tokenizer = BertTokenizer(vocabulary: vocabulary, lowerCase: !noLowerCase)
-        let output = OutputBuffer(fd: STDOUT_FILENO, path: "<stdout>")
+        var output = OutputBuffer(fd: STDOUT_FILENO, path: "<stdout>")
         let formatter = TokenFormatter(vocabulary: vocabulary, writeTokens: tokens)
         var ids: [Int32] = []
         ids.reserveCapacity(1 << 16)
@@ -54,7 +54,7 @@ struct TokenizeCommand: ParsableCommand {
         func tokenize(_ segment: TextSegmentReader.Segment) throws {
             ids.removeAll(keepingCapacity: true)
             tokenizer.encode(utf8: segment.bytes, appendingTo: &ids)
-            formatter.write(ids, continuing: lineStarted, to: output)
+            formatter.write(ids, continuing: lineStarted, to: &output)
             tokenCount += ids.count
             bytesRead += segment.bytes.count + (segment.endsLine ? 1 : 0)
             if segment.endsLine {
@@ -75,6 +75,7 @@ struct TokenizeCommand: ParsableCommand {
             forcedCuts = try TextSegmentReader.forEachSegment(paths: input, tokenize)
         }
         try output.flush()
+        output.release()
         if tokenizer.invalidUTF8Replacements > 0 {
             logger.warning("\(tokenizer.invalidUTF8Replacements) invalid UTF-8 sequence(s) replaced by U+FFFD (as Python's errors=\"replace\"), then deleted by BERT's cleaning")
         }
@@ -88,67 +89,94 @@ struct TokenizeCommand: ParsableCommand {
     }
 }
 
-/// Writes ids (decimal) or tokens, space-separated, into the output buffer without making Strings.
-final class TokenFormatter {
-    private let tokenBytes: [UInt8]      // every token's UTF-8, concatenated
-    private let tokenStarts: [Int]       // [count + 1]
-    private let writeTokens: Bool
+/// Writes ids (decimal) or tokens, space-separated, into the output buffer without making Strings: every
+/// id's text is prepared once, so writing a token is one copy (formatting digits per token cost ~14% of
+/// the run time in a profile).
+struct TokenFormatter {
+    private let text: [UInt8]        // every token's output text (decimal id or token), concatenated
+    private let starts: [Int]        // [count + 1]
+    private let longest: Int
 
     init(vocabulary: Vocabulary, writeTokens: Bool) {
-        var bytes: [UInt8] = [], starts: [Int] = [0]
-        if writeTokens {
-            for token in vocabulary.tokens { bytes.append(contentsOf: token.utf8); starts.append(bytes.count) }
+        var text: [UInt8] = [], starts: [Int] = [0]
+        for (id, token) in vocabulary.tokens.enumerated() {
+            text.append(contentsOf: writeTokens ? Array(token.utf8) : Array(String(id).utf8))
+            starts.append(text.count)
         }
-        tokenBytes = bytes
-        tokenStarts = starts
-        self.writeTokens = writeTokens
+        self.text = text
+        self.starts = starts
+        longest = zip(starts.dropFirst(), starts).map { $0 - $1 }.max() ?? 0
     }
 
-    func write(_ ids: [Int32], continuing: Bool, to output: OutputBuffer) {
-        var first = !continuing
-        for id in ids {
-            if !first { output.append(0x20) }
-            first = false
-            if writeTokens {
-                output.append(tokenBytes[tokenStarts[Int(id)]..<tokenStarts[Int(id) + 1]])
-            } else {
-                output.appendDecimal(Int(id))
+    func write(_ ids: [Int32], continuing: Bool, to output: inout OutputBuffer) {
+        output.reserve(ids.count * (longest + 1))
+        text.withUnsafeBufferPointer { text in
+            starts.withUnsafeBufferPointer { starts in
+                var first = !continuing
+                for id in ids {
+                    if !first { output.appendUnchecked(0x20) }
+                    first = false
+                    let start = starts[Int(id)]
+                    output.appendUnchecked(text.baseAddress! + start, starts[Int(id) + 1] - start)
+                }
             }
         }
     }
 }
 
-/// A 1 MiB output buffer over a file descriptor; every byte is written or an error is thrown.
-final class OutputBuffer {
-    private var bytes: [UInt8] = []
+/// A growable output buffer over a file descriptor, flushed at 1 MiB; every byte is written or an error is
+/// thrown. A struct with raw storage (not a class holding an Array): the hot loop then needs no dynamic
+/// exclusivity checks or uniqueness tests, which took ~20% of the run time in a profile.
+struct OutputBuffer {
+    private var storage: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    private var count = 0
     private let fd: Int32
     private let path: String
-    private static let limit = 1 << 20
+    private static let flushAt = 1 << 20
 
     init(fd: Int32, path: String) {
         self.fd = fd
         self.path = path
-        bytes.reserveCapacity(Self.limit + 4096)
+        capacity = 2 * Self.flushAt
+        storage = .allocate(capacity: capacity)
     }
 
-    @inline(__always) func append(_ b: UInt8) { bytes.append(b) }
-    func append(_ s: ArraySlice<UInt8>) { bytes.append(contentsOf: s) }
-
-    func appendDecimal(_ value: Int) {
-        var v = value
-        if v < 10 { bytes.append(UInt8(48 + v)); return }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            while v > 0 { d[n] = UInt8(48 + v % 10); v /= 10; n += 1 }
-            for k in stride(from: n - 1, through: 0, by: -1) { bytes.append(d[k]) }
-        }
+    /// Makes room for `n` more bytes.
+    mutating func reserve(_ n: Int) {
+        guard count + n > capacity else { return }
+        while count + n > capacity { capacity *= 2 }
+        let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        grown.update(from: storage, count: count)
+        storage.deallocate()
+        storage = grown
     }
 
-    func flushIfFull() throws { if bytes.count >= Self.limit { try flush() } }
+    @inline(__always) mutating func appendUnchecked(_ b: UInt8) {
+        assert(count < capacity)
+        storage[count] = b
+        count += 1
+    }
 
-    func flush() throws {
-        try bytes.withUnsafeBytes { try AtomicFile.writeAll(fd: fd, $0, path: path) }
-        bytes.removeAll(keepingCapacity: true)
+    @inline(__always) mutating func appendUnchecked(_ p: UnsafePointer<UInt8>, _ n: Int) {
+        assert(count + n <= capacity)
+        (storage + count).update(from: p, count: n)
+        count += n
+    }
+
+    mutating func append(_ b: UInt8) { reserve(1); appendUnchecked(b) }
+
+    mutating func flushIfFull() throws { if count >= Self.flushAt { try flush() } }
+
+    mutating func flush() throws {
+        try AtomicFile.writeAll(fd: fd, UnsafeRawBufferPointer(start: storage, count: count), path: path)
+        count = 0
+    }
+
+    /// Releases the storage (call once, after the last flush).
+    mutating func release() {
+        storage.deallocate()
+        capacity = 0
+        count = 0
     }
 }
