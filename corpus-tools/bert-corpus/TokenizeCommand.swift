@@ -16,12 +16,10 @@ struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
         abstract: "Tokenize UTF-8 text with a WordPiece vocabulary: one output line of ids per input line.",
-        discussion: """
-            Lines end at "\\n" only (a "\\r" or U+0085 inside a line is text). An empty line gives an empty line.
-            Invalid UTF-8 is replaced as Python's errors="replace" would (one U+FFFD per maximal invalid
-            subsequence, which BERT's cleaning then deletes); the count is reported on stderr.
-            Tokenization is Hugging Face's BertTokenizerLegacy (google-research/bert's), exactly.
-            """)
+        discussion: "Lines end at \"\\n\" only (a \"\\r\" or U+0085 inside a line is text); an empty line gives an empty line. "
+            + "Invalid UTF-8 is replaced as Python's errors=\"replace\" would (one U+FFFD per maximal invalid subsequence, "
+            + "which BERT's cleaning then deletes) and counted on stderr. Tokenization is exactly Hugging Face's "
+            + "BertTokenizerLegacy (google-research/bert's, with whole special tokens and the 100-character limit).")
 
     @Option(help: "vocab.txt (one token per line, id = line number; [PAD] [UNK] [CLS] [SEP] [MASK] required).")
     var vocab: String

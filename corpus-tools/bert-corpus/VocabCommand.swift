@@ -13,11 +13,9 @@ struct VocabCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vocab",
         abstract: "Learn a WordPiece vocabulary (vocab.txt) from text files, folders or gzip.",
-        discussion: """
-            Writes exactly --vocab-size lines: [PAD] [UNK] [CLS] [SEP] [MASK] at ids 0-4, every kept character
-            and its ## form, then merged pieces in the order learned (padded with [unusedN] if the corpus runs
-            out of merges). Deterministic for the same input.
-            """)
+        discussion: "Writes exactly --vocab-size lines: [PAD] [UNK] [CLS] [SEP] [MASK] at ids 0-4, every kept character "
+            + "and its ## form, then the pieces learned by BPE-style merges (Hugging Face's WordPiece trainer), padded with "
+            + "[unusedN] if the corpus runs out of merges. Deterministic for the same input.")
 
     @Option(parsing: .upToNextOption, help: "Text files or folders (recursively, sorted; gzip read transparently).")
     var input: [String]
