@@ -156,6 +156,11 @@ final class HDF5File {
         try context.check(H5Pset_chunk(dcpl.id, Int32(chunk.count), &chunkDims), "H5Pset_chunk")
         try context.check(H5Pset_deflate(dcpl.id, deflateLevel), "H5Pset_deflate")
         try context.check(H5Pset_obj_track_times(dcpl.id, false), "H5Pset_obj_track_times")
+        // The last chunk is usually partial; without an explicit fill written at allocation HDF5
+        // compresses whatever memory held beyond the extent, and identical shards differ in bytes.
+        var zero: Int64 = 0
+        try context.check(H5Pset_fill_value(dcpl.id, chdf5_native_int64(), &zero), "H5Pset_fill_value")
+        try context.check(H5Pset_fill_time(dcpl.id, H5D_FILL_TIME_ALLOC), "H5Pset_fill_time")
         let id = try context.check(H5Dcreate2(self.id, name, fileType, space.id, chdf5_p_default(), dcpl.id, chdf5_p_default()), "H5Dcreate2")
         return HDF5Dataset(file: self, name: name, handle: HDF5Handle(id, .dataset))
     }

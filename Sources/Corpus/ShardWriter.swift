@@ -191,7 +191,8 @@ public final class ShardWriter {
         guard let file else { throw ShardError(path: path, reason: "close called twice") }
         do {
             try flush()
-            for dataset in datasets.values { try dataset.close() }
+            // Fixed order: closing flushes each dataset's cached chunks, which places them in the file.
+            for dataset in ShardDataset.allCases { try datasets[dataset]!.close() }
             datasets = [:]
             try file.close()
             self.file = nil
