@@ -29,7 +29,9 @@ public final class ShardWriter {
 
     private let temporaryPath: String
     private var file: HDF5File?
-    private var datasets: [ShardDataset: HDF5Dataset] = [:]
+    // In ShardDataset.allCases order, never a Dictionary: the order of flushes and closes decides
+    // where HDF5 places chunks, and identical content must give identical bytes.
+    private var datasets: [HDF5Dataset] = []
 
     // Pending rows not yet written, row-major; `pending` rows of `chunkRows` capacity.
     private var pending = 0
@@ -81,8 +83,8 @@ public final class ShardWriter {
                 let (fileType, width) = layout(dataset)
                 let dims = width.map { [0, $0] } ?? [0]
                 let chunk = width.map { [chunkRows, $0] } ?? [chunkRows]
-                datasets[dataset] = try file.createDataset(dataset.rawValue, fileType: fileType, dims: dims, chunk: chunk,
-                                                           deflateLevel: Self.deflateLevel)
+                datasets.append(try file.createDataset(dataset.rawValue, fileType: fileType, dims: dims, chunk: chunk,
+                                                           deflateLevel: Self.deflateLevel))
             }
             for key in attributes.keys.sorted() {
                 try file.writeAttribute(key, attributes[key]!)
@@ -162,8 +164,7 @@ public final class ShardWriter {
     private func flush() throws {
         guard pending > 0, file != nil else { return }
         let rows = count..<(count + pending)
-        for dataset in ShardDataset.allCases {
-            let handle = datasets[dataset]!
+        for (dataset, handle) in zip(ShardDataset.allCases, datasets) {
             switch dataset {
             case .inputIds: try write(handle, rows, maxSeqLength, chdf5_native_int32(), inputIds)
             case .inputMask: try write(handle, rows, maxSeqLength, chdf5_native_int8(), inputMask)
@@ -191,9 +192,8 @@ public final class ShardWriter {
         guard let file else { throw ShardError(path: path, reason: "close called twice") }
         do {
             try flush()
-            // Fixed order: closing flushes each dataset's cached chunks, which places them in the file.
-            for dataset in ShardDataset.allCases { try datasets[dataset]!.close() }
-            datasets = [:]
+            for dataset in datasets { try dataset.close() }   // flushes cached chunks, in order
+            datasets = []
             try file.close()
             self.file = nil
             let fd = open(temporaryPath, O_RDONLY | O_CLOEXEC)
@@ -209,8 +209,8 @@ public final class ShardWriter {
 
     /// Drops the temporary file (an unclosed or failed writer).
     private func abandon() {
-        datasets.values.forEach { $0.handle.close() }
-        datasets = [:]
+        datasets.forEach { $0.handle.close() }
+        datasets = []
         file?.handle.close()
         file = nil
         unlink(temporaryPath)
