@@ -91,7 +91,7 @@ public final class ShardWriter {
             }
         } catch {
             abandon()
-            throw error
+            throw ShardError(path: path, reason: "cannot create shard (temporary file \(temporaryPath)): \(error)")
         }
     }
 
@@ -203,7 +203,7 @@ public final class ShardWriter {
             try AtomicFile.commit(temporary: temporaryPath, to: path)
         } catch {
             abandon()
-            throw error
+            throw ShardError(path: path, reason: "cannot finish shard after \(count) instances: \(error)")
         }
     }
 
