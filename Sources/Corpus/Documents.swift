@@ -47,6 +47,9 @@ public final class DocumentReader {
     public private(set) var formats: [String: FormatDetection] = [:]
     /// Documents yielded so far.
     public private(set) var documentCount = 0
+    /// Text bytes read so far (decompressed, newlines included), for progress meters.
+    public var bytesRead: Int { finishedBytes + (source?.lines.bytesRead ?? 0) }
+    private var finishedBytes = 0
 
     private let logger: Logger
     private let separator: Regex<AnyRegexOutput>?
@@ -87,6 +90,7 @@ public final class DocumentReader {
                 return document
             }
             source?.lines.finish()
+            finishedBytes += source?.lines.bytesRead ?? 0
             source = nil
             guard nextFile < files.count else { return nil }
             source = try open()
@@ -140,6 +144,7 @@ final class DecodedLines {
     private var reader: TextLineReader?
     private var invalidLines = 0
     private(set) var path = ""
+    private(set) var bytesRead = 0
 
     init(files: [String], logger: Logger) {
         self.files = files
@@ -152,6 +157,7 @@ final class DecodedLines {
     func next() throws -> String? {
         while true {
             if let reader, let bytes = try reader.nextLine() {
+                bytesRead += bytes.count + 1
                 if let text = String(validating: bytes, as: UTF8.self) { return pythonStrip(text) }
                 invalidLines += 1
                 return pythonStrip(String(decoding: bytes, as: UTF8.self))

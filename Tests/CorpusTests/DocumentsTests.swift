@@ -82,6 +82,8 @@ final class DocumentsTests: XCTestCase {
         let reader = try DocumentReader(paths: [dir])
         var all: [[String]] = []
         try reader.forEachDocument { all.append($0) }
+        XCTAssertEqual(reader.bytesRead, prose.utf8.count + 1 + "Second file. Its own document.\n".utf8.count,
+                       "decompressed bytes, a missing final newline counted as if present")
         XCTAssertEqual(all, [expectedA, ["Second file.", "Its own document."]])
         XCTAssertEqual(reader.formats[a]?.format, .text)
     }
