@@ -21,7 +21,10 @@
 
 public struct SentenceSplitter {
     /// Words (lower-cased, without the full stop) after which "." does not end a sentence.
-    public var abbreviations: Set<String>
+    public var abbreviations: Set<String> {
+        didSet { longestAbbreviation = abbreviations.map(\.unicodeScalars.count).max() ?? 0 }
+    }
+    private var longestAbbreviation: Int
 
     public static let defaultAbbreviations: Set<String> = [
         "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "messrs", "mme", "mlle",
@@ -32,11 +35,17 @@ public struct SentenceSplitter {
 
     public init(abbreviations: Set<String> = SentenceSplitter.defaultAbbreviations) {
         self.abbreviations = abbreviations
+        longestAbbreviation = abbreviations.map(\.unicodeScalars.count).max() ?? 0
     }
 
     /// The sentences of one paragraph (line breaks inside it count as spaces).
     public func split(_ paragraph: String) -> [String] {
-        let s = Array(paragraph.unicodeScalars)
+        let view = paragraph.unicodeScalars
+        let s = Array(view)
+        // String index of each scalar (and of the end), so a sentence is one slice of the paragraph's
+        // storage rather than a String rebuilt scalar by scalar (which profiled at 3x slower).
+        var offsets = Array(view.indices)
+        offsets.append(view.endIndex)
         var sentences: [String] = []
         var start = 0
         var i = 0
@@ -44,11 +53,7 @@ public struct SentenceSplitter {
             var a = start, b = end
             while a < b && Self.isSpace(s[a]) { a += 1 }
             while b > a && Self.isSpace(s[b - 1]) { b -= 1 }
-            if a < b {
-                var text = String.UnicodeScalarView()
-                text.append(contentsOf: s[a..<b])
-                sentences.append(String(text))
-            }
+            if a < b { sentences.append(String(view[offsets[a]..<offsets[b]])) }
             start = end
         }
         while i < s.count {
@@ -67,7 +72,7 @@ public struct SentenceSplitter {
             var next = end
             while next < s.count && Self.isSpace(s[next]) { next += 1 }
             if next == s.count { break }
-            if s[next].properties.isLowercase { continue }
+            if Self.isLowercase(s[next]) { continue }
             if runEnd - runStart == 1 && s[runStart] == "." && isAbbreviation(s, before: runStart) { continue }
             emit(end)
         }
@@ -81,16 +86,19 @@ public struct SentenceSplitter {
         while a > 0 && !Self.isSpace(s[a - 1]) { a -= 1 }
         // Drop opening quotes and brackets: "(Dr." -> "Dr".
         while a < dot && (Self.isOpening(s[a]) || Self.isClosing(s[a])) { a += 1 }
-        let word = s[a..<dot]
-        guard !word.isEmpty else { return false }
-        if word.count == 1 { return word.first!.properties.isAlphabetic }
-        if word.contains(".") {
-            // Dotted abbreviation: single letters separated by full stops ("e.g", "U.S", "a.m").
-            let parts = word.split(separator: ".", omittingEmptySubsequences: false)
-            return parts.allSatisfy { $0.count == 1 && $0.first!.properties.isAlphabetic }
+        let length = dot - a
+        guard length > 0 else { return false }
+        if length == 1 { return s[a].properties.isAlphabetic }
+        if s[a..<dot].contains(".") {
+            // Dotted abbreviation: single letters separated by full stops ("e.g", "U.S", "a.m"):
+            // odd length, letters at even offsets, full stops at odd ones.
+            return length % 2 == 1 && (0..<length).allSatisfy { k in
+                k % 2 == 0 ? s[a + k].properties.isAlphabetic : s[a + k] == "."
+            }
         }
+        guard length <= longestAbbreviation else { return false }
         var text = String.UnicodeScalarView()
-        text.append(contentsOf: word)
+        for scalar in s[a..<dot] { text.append(scalar) }
         return abbreviations.contains(String(text).lowercased())
     }
 
@@ -118,6 +126,13 @@ public struct SentenceSplitter {
 
     /// Python's str.isspace(): Unicode White_Space plus the separators U+001C…U+001F.
     static func isSpace(_ c: Unicode.Scalar) -> Bool {
-        c.properties.isWhitespace || (0x1C...0x1F).contains(c.value)
+        // ASCII answered directly: the Unicode property lookup dominated the profile of prose input.
+        if c.value < 0x80 { return c.value == 0x20 || (0x09...0x0D).contains(c.value) || (0x1C...0x1F).contains(c.value) }
+        return c.properties.isWhitespace
+    }
+
+    static func isLowercase(_ c: Unicode.Scalar) -> Bool {
+        if c.value < 0x80 { return (0x61...0x7A).contains(c.value) }
+        return c.properties.isLowercase
     }
 }
