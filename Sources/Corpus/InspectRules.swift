@@ -49,29 +49,12 @@ public struct ShardViolation: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Ids of the special tokens, looked up by name.
+/// Ids of the special tokens (from `Vocabulary`, which looks them up by name).
 public struct SpecialTokenIds: Equatable {
     public var pad: Int32, unk: Int32, cls: Int32, sep: Int32, mask: Int32
 
     public init(pad: Int32, unk: Int32, cls: Int32, sep: Int32, mask: Int32) {
         self.pad = pad; self.unk = unk; self.cls = cls; self.sep = sep; self.mask = mask
-    }
-
-    static let names = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
-    /// From a vocabulary's tokens (id = index, first occurrence); nil if one is missing.
-    public init?(tokens: [String]) {
-        var ids: [Int32] = []
-        for name in Self.names {
-            guard let id = tokens.firstIndex(of: name) else { return nil }
-            ids.append(Int32(id))
-        }
-        self.init(pad: ids[0], unk: ids[1], cls: ids[2], sep: ids[3], mask: ids[4])
-    }
-
-    /// The first special token missing from `tokens`, if any.
-    public static func missing(in tokens: [String]) -> String? {
-        names.first { !tokens.contains($0) }
     }
 }
 
