@@ -45,6 +45,6 @@ final class InspectCommandTests: XCTestCase {
         // A folder: every .hdf5 in it, sorted (the fixtures include malformed ones, so exit 1).
         let folder = try runBertCorpus(["inspect", (good as NSString).deletingLastPathComponent, "--show", "0"])
         XCTAssertEqual(folder.status, 1)
-        XCTAssertTrue(folder.stderr.contains("7 of 8 shards are invalid"), folder.stderr)
+        XCTAssertTrue(folder.stderr.contains("7 of 9 shards are invalid"), folder.stderr)
     }
 }
