@@ -17,7 +17,8 @@
 //   next-sentence-label 0 or 1
 //
 // [CLS] and [SEP] ids come from the vocabulary when given; otherwise they are taken from the first
-// instance (its first and last token) and every other instance must agree.
+// instance whose mask, padding and segments are sound (its first and last token), and every other
+// instance must agree.
 
 public enum ShardRule: String, CaseIterable, Comparable {
     case layout = "layout"
@@ -67,6 +68,8 @@ public struct ShardValidator {
     public private(set) var sep: Int32?
     /// True when [CLS]/[SEP] ids were inferred from the first instance rather than a vocabulary.
     public let inferredSpecialIds: Bool
+    /// The instance they were taken from (the first one whose mask, padding and segments are sound).
+    public private(set) var inferredFrom: Int?
 
     public init(special: SpecialTokenIds?, vocabSize: Int?, maskedLMProb: Double?, wholeWordMask: Bool?) {
         self.vocabSize = vocabSize
@@ -124,9 +127,12 @@ public struct ShardValidator {
         }
 
         // cls-first, sep-end-of-a, sep-end-of-b (masked positions hold replacements, checked by their own rule).
-        if cls == nil { cls = ids[s] }
-        if sep == nil { sep = ids[s + length - 1] }
-        let inferred = inferredSpecialIds ? " (id taken from instance 0; give --vocab to check by name)" : ""
+        if cls == nil {
+            cls = ids[s]
+            sep = ids[s + length - 1]
+            inferredFrom = index
+        }
+        let inferred = inferredSpecialIds ? " (id taken from instance \(inferredFrom!); give --vocab to check by name)" : ""
         guard ids[s] == cls! else { return fail(.clsFirst, "first token is \(ids[s]), expected [CLS] = \(cls!)\(inferred)") }
         guard maskedSet.contains(Int32(firstB - 1)) || ids[s + firstB - 1] == sep! else {
             return fail(.sepEndOfA, "token \(firstB - 1) before segment B is \(ids[s + firstB - 1]), expected [SEP] = \(sep!)\(inferred)")

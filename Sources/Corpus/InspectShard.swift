@@ -18,7 +18,7 @@ public struct ShardInspection {
     public var firstViolations: [ShardViolation] = []
     /// The first instances, decoded (`{shown|original}` marks a masked position).
     public var shown: [String] = []
-    /// True when [CLS]/[SEP] ids were taken from instance 0 (no vocabulary given).
+    /// True when [CLS]/[SEP] ids were taken from the first sound instance (no vocabulary given).
     public var inferredSpecialIds = false
 
     /// Instances that break a rule (shard-level problems such as `layout` are not counted here).

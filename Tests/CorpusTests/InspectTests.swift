@@ -116,6 +116,12 @@ final class InspectTests: XCTestCase {
             XCTAssertEqual(result.statistics.instances, 2, "\(name): statistics cover the two valid instances")
             let message = result.firstViolations.first.map { "\($0)" } ?? ""
             XCTAssertTrue(message.contains(path) && message.contains("instance 1") && message.contains(rule.rawValue), message)
+            // Without a vocabulary the same corruption is caught ([CLS]/[SEP] inferred from instance 0),
+            // except ids beyond a vocabulary size nobody stated.
+            if rule != .idsInVocab || name == "[SEP] as original" {
+                let bare = ShardInspector.inspect(path: path, vocabulary: nil, show: 0)
+                XCTAssertEqual(bare.firstViolations.map(\.rule), [rule], "\(name) without vocabulary: \(bare.firstViolations)")
+            }
         }
         // The unmodified rows written the same way pass: the corruptions, not the raw writer, were rejected.
         try writeRawShard(base, to: dir + "/base.hdf5")

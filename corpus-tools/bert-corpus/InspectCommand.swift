@@ -96,7 +96,7 @@ struct InspectCommand: ParsableCommand {
             print("  \(key): \(value)")
         }
         if s.inferredSpecialIds && s.count > 0 {
-            print("  (no --vocab: [CLS]/[SEP] ids taken from instance 0, ids shown as numbers)")
+            print("  (no --vocab: [CLS]/[SEP] ids taken from the first instance, ids shown as numbers)")
         }
         for text in s.shown { print("  " + text.replacingOccurrences(of: "\n", with: "\n  ")) }
     }
