@@ -1,7 +1,7 @@
 // One shard checked end to end for `bert-corpus inspect`: open (layout), every row against the
 // rules (InspectRules.swift), statistics of the valid rows (InspectStatistics.swift), and the first
 // few instances decoded with their masked positions marked.
-// Rows are read in blocks of one chunk, so memory stays flat whatever the shard size.
+// Rows are read in blocks of whole chunks (about 1024 rows), so memory stays flat whatever the shard size.
 
 import Foundation
 import Tokenization
@@ -77,7 +77,9 @@ public enum ShardInspector {
         var validator = ShardValidator(special: special, vocabSize: tokens?.count ?? metadata.vocabSize,
                                        maskedLMProb: metadata.maskedLMProb, wholeWordMask: metadata.wholeWordMask)
         result.inferredSpecialIds = validator.inferredSpecialIds
-        let block = max(1, reader.chunkRows ?? 1024)
+        // Whole chunks, about 1024 rows per read (fewer HDF5 calls than one chunk at a time).
+        let chunk = max(1, reader.chunkRows ?? 1)
+        let block = chunk * max(1, 1024 / chunk)
         var rows = ShardRows(count: 0, maxSeqLength: reader.maxSeqLength, maxPredictions: reader.maxPredictions)
         var start = 0
         while start < reader.count {
