@@ -9,6 +9,12 @@ private let sqrt2OverPi: Float = 0.797_884_56       // √(2/π)
 
 /// out[count] = gelu(x[count]). out may equal x.
 func geluForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int, activation: Activation) {
+    Parallel.forEachChunk(count) { range in
+        geluForwardChunk(out + range.lowerBound, x + range.lowerBound, count: range.count, activation: activation)
+    }
+}
+
+private func geluForwardChunk(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int, activation: Activation) {
     switch activation {
     case .gelu:
         for i in 0..<count { let v = x[i]; out[i] = 0.5 * v * (1 + fastErf(v * inverseSqrt2)) }
@@ -24,6 +30,12 @@ func geluForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, 
 /// (In place by signature: with separate dx/dOut pointers that alias, LLVM's overlap check
 /// sent every call down the scalar loop; measured in the bert-tiny profile.)
 func geluBackward(_ grad: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int, activation: Activation) {
+    Parallel.forEachChunk(count) { range in
+        geluBackwardChunk(grad + range.lowerBound, x: x + range.lowerBound, count: range.count, activation: activation)
+    }
+}
+
+private func geluBackwardChunk(_ grad: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int, activation: Activation) {
     switch activation {
     case .gelu:
         // d/dx xΦ(x) = Φ(x) + x·φ(x)

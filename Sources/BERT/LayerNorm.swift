@@ -6,14 +6,16 @@ func layerNormForward(_ out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePoi
                       _ x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
                       rows n: Int, channels c: Int, eps: Float) {
     let inverseC = 1 / Float(c)
-    for r in 0..<n {
-        let xr = x + r * c, yr = out + r * c
-        let m = vectorSum(xr, count: c) * inverseC
-        // Two passes: the centred sum of squares does not cancel catastrophically.
-        let s = 1 / (vectorCentredSquares(xr, centre: m, count: c) * inverseC + eps).squareRoot()
-        for i in 0..<c { yr[i] = (xr[i] - m) * s * gamma[i] + beta[i] }
-        mean[r] = m
-        rstd[r] = s
+    Parallel.forEachChunk(n, minimumChunk: max(1, 32_768 / c)) { rows in
+        for r in rows {
+            let xr = x + r * c, yr = out + r * c
+            let m = vectorSum(xr, count: c) * inverseC
+            // Two passes: the centred sum of squares does not cancel catastrophically.
+            let s = 1 / (vectorCentredSquares(xr, centre: m, count: c) * inverseC + eps).squareRoot()
+            for i in 0..<c { yr[i] = (xr[i] - m) * s * gamma[i] + beta[i] }
+            mean[r] = m
+            rstd[r] = s
+        }
     }
 }
 
