@@ -32,6 +32,33 @@ final class SegmentTests: XCTestCase {
         }
         XCTAssertGreaterThan(segmentedLines, 300)
     }
+
+    func segments(_ text: String, bufferSize: Int) throws -> (pieces: [String], forced: Int) {
+        var text = text
+        return try text.withUTF8 { bytes in
+            let reader = TextSegmentReader(bytes: bytes, bufferSize: bufferSize)
+            var pieces: [String] = []
+            while let segment = try reader.next() { pieces.append(String(decoding: segment.bytes, as: UTF8.self)) }
+            return (pieces, reader.forcedCuts)
+        }
+    }
+
+    func testCutsLoseNothingAndPreferSafeBoundaries() throws {
+        // ASCII spaces first; then next to CJK ideographs or Zs; U+0085 (deleted by cleaning) is not a boundary.
+        XCTAssertEqual(try segments("aaaa bbbb cccc dddd eeee\nx", bufferSize: 16).pieces, ["aaaa bbbb cccc ", "dddd eeee", "x"])
+        let cjk = try segments("aaaaaaa中bbbbbbbbbbbb", bufferSize: 16)
+        XCTAssertEqual(cjk.pieces, ["aaaaaaa中", "bbbbbbbbbbbb"])
+        XCTAssertEqual(cjk.forced, 0)
+        let nel = try segments("aaaaaaa\u{85}bbbbbbbbbbbbb", bufferSize: 16)
+        XCTAssertEqual(nel.forced, 1)
+        XCTAssertEqual(nel.pieces.joined(), "aaaaaaa\u{85}bbbbbbbbbbbbb")
+        // No boundary at all: forced cuts at character boundaries, counted, nothing lost or split mid-character.
+        let long = String(repeating: "é", count: 50)
+        let forced = try segments(long, bufferSize: 16)
+        XCTAssertGreaterThan(forced.forced, 0)
+        XCTAssertEqual(forced.pieces.joined(), long)
+        XCTAssertTrue(forced.pieces.allSatisfy { $0.allSatisfy { $0 == "é" } })
+    }
 }
 
 final class CommandTests: XCTestCase {
