@@ -49,6 +49,10 @@ final class SegmentTests: XCTestCase {
         let cjk = try segments("aaaaaaa中bbbbbbbbbbbb", bufferSize: 16)
         XCTAssertEqual(cjk.pieces, ["aaaaaaa中", "bbbbbbbbbbbb"])
         XCTAssertEqual(cjk.forced, 0)
+        XCTAssertEqual(try segments("aaaaaaaaaa,bbbbbbbbbb", bufferSize: 16).pieces, ["aaaaaaaaaa,", "bbbbbbbbbb"])
+        // Not beside "[" or "]" (a special token could straddle) nor beside a case-ignorable "." (Final_Sigma).
+        XCTAssertEqual(try segments("aaaa-bbbbbbb[MASK]cc", bufferSize: 16).pieces, ["aaaa-", "bbbbbbb[MASK]cc"])
+        XCTAssertEqual(try segments("aaaa-bbbbbbbbbbb.cc", bufferSize: 16).pieces, ["aaaa-", "bbbbbbbbbbb.cc"])
         let nel = try segments("aaaaaaa\u{85}bbbbbbbbbbbbb", bufferSize: 16)
         XCTAssertEqual(nel.forced, 1)
         XCTAssertEqual(nel.pieces.joined(), "aaaaaaa\u{85}bbbbbbbbbbbbb")
