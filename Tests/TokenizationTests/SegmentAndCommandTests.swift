@@ -93,8 +93,8 @@ final class CommandTests: XCTestCase {
         process.executableURL = URL(fileURLWithPath: Self.executable)
         process.arguments = arguments
         let out = dir + "/stdout-\(UUID().uuidString)", err = dir + "/stderr-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: err, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: out, contents: nil))
+        XCTAssertTrue(FileManager.default.createFile(atPath: err, contents: nil))
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
         let input = Pipe()
@@ -168,7 +168,7 @@ final class CommandTests: XCTestCase {
         // One 100 MB line: "x" then 4095 spaces, repeated; streamed in 1 MiB segments.
         let block = Data("x".utf8) + Data(repeating: 0x20, count: 4095)
         let path = dir + "/long.txt"
-        FileManager.default.createFile(atPath: path, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: nil))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         let chunk = Data(Array(repeating: block, count: 256).joined())   // 1 MiB
         for _ in 0..<100 { handle.write(chunk) }
