@@ -92,6 +92,17 @@ final class ShardTests: XCTestCase {
         XCTAssertEqual(try reader.readRows(0..<0).count, 0)
     }
 
+    func testLargeAttributesBeyondTheObjectHeaderLimit() throws {
+        // 5000 source files of ~60 bytes: 300 KB, far over the 64 KiB of a compact attribute list,
+        // so HDF5 must store them densely (1.8 format).
+        let dir = try makeTemporaryFolder(self)
+        let files = (0..<5000).map { "corpus/books/part-\($0)/" + String(repeating: "x", count: 40) + ".txt.gz" }
+        var metadata = self.metadata
+        metadata.sourceFiles = files
+        try write([sampleInstance(0, length: 8, predictions: 1)], to: dir + "/big.hdf5", attributes: metadata.attributes)
+        XCTAssertEqual(try ShardReader(path: dir + "/big.hdf5").metadata.sourceFiles, files)
+    }
+
     func testIdenticalContentGivesIdenticalBytes() throws {
         let dir = try makeTemporaryFolder(self)
         let instances = (0..<300).map { sampleInstance($0, length: 16, predictions: 3) }
