@@ -1,0 +1,130 @@
+// Default mode's passes 2 and 3 (see BuildPipeline.swift): instances spilled to per-rank files
+// with a key each, then gathered shard by shard in key order.
+//
+// Spill record (int32, little-endian): length L, predictions P, label, start of B (first segment-1
+// position); then input ids [L], masked positions [P], masked ids [P].
+// Index entry (4 × uint64): key, split << 32 | shard, byte offset of the record, tie-break
+// (i << 32 | pass << 20 | j), so the order is total even if two keys collide.
+
+import Distributed
+import Foundation
+import Logging
+import Storage
+
+/// Stream tags folded into the seeded hashes, so draws for different purposes never coincide.
+enum Stream {
+    static let holdout: UInt64 = 0x484F_4C44        // "HOLD"
+    static let instances: UInt64 = 0x494E_5354      // "INST"
+    static let shuffle: UInt64 = 0x5348_5546        // "SHUF"
+}
+
+extension CorpusBuilder {
+    func spillPaths(rank: Int) -> (records: String, index: String) {
+        let d = workDirectory as NSString
+        return (d.appendingPathComponent("instances-\(rank).bin"), d.appendingPathComponent("index-\(rank).bin"))
+    }
+
+    /// Passes 2 and 3; returns the instance count of every training and test shard.
+    func buildDefault(splits: [StoredDocuments]) throws -> (training: [Int], test: [Int]) {
+        let seed = UInt64(bitPattern: Int64(options.randomSeed))
+        let shardCounts = [options.shards, options.testShards]
+        let paths = spillPaths(rank: comm.rank)
+        let records = try BufferedFileWriter(path: paths.records)
+        let index = try BufferedFileWriter(path: paths.index)
+
+        // Pass 2: this rank's documents of each split, every dupe pass.
+        let work = splits.reduce(0) { $0 + $1.documentCount } * options.dupeFactor
+        let meter = ProgressMeter(label: "instances", unit: "documents", total: Double(work), enabled: comm.isRoot)
+        var done = 0
+        for (split, documents) in splits.enumerated() where documents.documentCount > 0 {
+            for pass in 0..<options.dupeFactor {
+                for i in stride(from: comm.rank, to: documents.documentCount, by: comm.size) {
+                    var rng = SeededRandom(seed: seed, Stream.instances, UInt64(split), UInt64(pass), UInt64(i))
+                    let instances = createInstancesFromDocument(
+                        documents: documents, documentIndex: i, maxSeqLength: options.maxSeqLength,
+                        shortSeqProb: options.shortSeqProb, maskedLMProb: options.maskedLMProb,
+                        maxPredictionsPerSeq: options.maxPredictionsPerSeq, vocabulary: vocabulary.masking,
+                        wholeWordMask: options.wholeWordMask, sameDocumentBIsRandom: false, rng: &rng)
+                    guard instances.count < (1 << 20) else {
+                        throw BuildError("document \(i) gives \(instances.count) instances in one pass, more than 2^20")
+                    }
+                    for (j, instance) in instances.enumerated() {
+                        let key = SeededRandom.hash(seed, Stream.shuffle, UInt64(split), UInt64(pass), UInt64(i), UInt64(j))
+                        let shard = key % UInt64(shardCounts[split])
+                        try index.append(key)
+                        try index.append(UInt64(split) << 32 | shard)
+                        try index.append(UInt64(records.bytesWritten))
+                        try index.append(UInt64(i) << 32 | UInt64(pass) << 20 | UInt64(j))
+                        try writeRecord(instance, to: records)
+                    }
+                    done += comm.size
+                    meter.update(Double(min(done, work)))
+                }
+            }
+        }
+        try records.close()
+        try index.close()
+        meter.update(Double(work), force: true)
+        try comm.barrier()
+
+        // Pass 3: shard m of the list (training shards, then test shards) is written by rank m mod N.
+        let recordFiles = try (0..<comm.size).map { try MappedFile(path: spillPaths(rank: $0).records) }
+        let indexFiles = try (0..<comm.size).map { try MappedFile(path: spillPaths(rank: $0).index) }
+        let jobs = (0..<shardCounts[0]).map { (0, $0) } + (0..<shardCounts[1]).map { (1, $0) }
+        var mine = [Int64](repeating: 0, count: jobs.count)
+        for m in stride(from: comm.rank, to: jobs.count, by: comm.size) {
+            let (split, shard) = jobs[m]
+            mine[m] = Int64(try writeShard(split: split, shard: shard, records: recordFiles, indexes: indexFiles))
+            logger.debug("wrote \(Self.shardName(shard, test: split == 1)) (\(mine[m]) instances)")
+        }
+        try comm.allReduce(&mine)
+        let counts = mine.map(Int.init)
+        return (Array(counts[0..<shardCounts[0]]), Array(counts[shardCounts[0]...]))
+    }
+
+    func writeRecord(_ instance: PretrainingInstance, to file: BufferedFileWriter) throws {
+        let bStart = instance.segmentIds.firstIndex(of: 1) ?? instance.segmentIds.count
+        try file.append(Int32(instance.inputIds.count))
+        try file.append(Int32(instance.maskedPositions.count))
+        try file.append(instance.nextSentenceLabel)
+        try file.append(Int32(bStart))
+        try file.append(instance.inputIds)
+        try file.append(instance.maskedPositions)
+        try file.append(instance.maskedIds)
+    }
+
+    func readRecord(_ file: MappedFile, at offset: Int) throws -> PretrainingInstance {
+        let words = file.view(as: Int32.self)
+        let w = offset / 4
+        guard offset % 4 == 0, w + 4 <= words.count else { throw BuildError("\(file.path): record offset \(offset) out of range") }
+        let length = Int(words[w]), predictions = Int(words[w + 1]), bStart = Int(words[w + 3])
+        guard w + 4 + length + 2 * predictions <= words.count else { throw BuildError("\(file.path): record at \(offset) is cut short") }
+        var p = w + 4
+        let ids = Array(words[p..<(p + length)]); p += length
+        let positions = Array(words[p..<(p + predictions)]); p += predictions
+        let labels = Array(words[p..<(p + predictions)])
+        let segments = (0..<length).map { Int32($0 >= bStart ? 1 : 0) }
+        return PretrainingInstance(inputIds: ids, segmentIds: segments, maskedPositions: positions, maskedIds: labels,
+                                   nextSentenceLabel: words[w + 2])
+    }
+
+    /// Gathers one shard's entries from every rank's index, sorts them by (key, tie-break) and
+    /// writes the records in that order.
+    func writeShard(split: Int, shard: Int, records: [MappedFile], indexes: [MappedFile]) throws -> Int {
+        struct Entry { var key: UInt64, tie: UInt64, rank: Int, offset: Int }
+        let tag = UInt64(split) << 32 | UInt64(shard)
+        var entries: [Entry] = []
+        for (rank, file) in indexes.enumerated() {
+            let words = file.view(as: UInt64.self)
+            for e in stride(from: 0, to: words.count - 3, by: 4) where words[e + 1] == tag {
+                entries.append(Entry(key: words[e], tie: words[e + 3], rank: rank, offset: Int(words[e + 2])))
+            }
+        }
+        entries.sort { ($0.key, $0.tie) < ($1.key, $1.tie) }
+        let writer = try ShardWriter(path: shardPath(shard, test: split == 1), maxSeqLength: options.maxSeqLength,
+                                     maxPredictions: options.maxPredictionsPerSeq, attributes: shardAttributes())
+        for entry in entries { try writer.append(try readRecord(records[entry.rank], at: entry.offset)) }
+        try writer.close()
+        return writer.count
+    }
+}
