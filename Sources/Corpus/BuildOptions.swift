@@ -61,10 +61,12 @@ public struct BuildVocabulary {
     }
 }
 
-/// Input documents in a fixed order (the same on every rank), each as sentences of text.
+/// Input documents in a fixed order (the same on every rank), each as sentences of UTF-8 text.
+/// Bytes, not Strings: a rank skips the documents other ranks tokenize without decoding them.
 public protocol DocumentStream {
-    /// The next document, or nil at the end.
-    mutating func nextDocument() throws -> [String]?
+    /// Calls `sentence` with each sentence of the next document (its UTF-8 bytes, valid during the
+    /// call only) and returns true; returns false at the end of the input. A document may have no sentences.
+    mutating func nextDocument(_ sentence: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Bool
     /// Bytes of text read so far (for progress).
     var bytesRead: Int { get }
 }

@@ -39,8 +39,9 @@ public final class CorpusBuilder {
         self.logger = logger
     }
 
-    /// Runs the whole build; `encode` turns one sentence into token ids (no [CLS]/[SEP]).
-    public func run<S: DocumentStream>(documents: S, encode: (String) -> [Int32]) throws -> BuildSummary {
+    /// Runs the whole build; `encode` appends the token ids of one sentence's UTF-8 bytes
+    /// (no [CLS]/[SEP]) to its array.
+    public func run<S: DocumentStream>(documents: S, encode: (UnsafeBufferPointer<UInt8>, inout [Int32]) -> Void) throws -> BuildSummary {
         let start = Date()
         guard 1.littleEndian == 1 else { throw BuildError("the token store and spill files assume a little-endian host") }
         if options.referenceRNG && comm.size > 1 {
@@ -50,19 +51,27 @@ public final class CorpusBuilder {
         var summary = BuildSummary()
         let inputBytes = options.inputFiles.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
 
-        // Pass 1: tokenize into this rank's store.
+        // Pass 1: tokenize this rank's documents (g ≡ rank mod N) into its store; skip the others unread.
         var stream = documents
         let writer = try TokenStoreWriter(directory: workDirectory, rank: comm.rank)
         let meter = ProgressMeter(label: "tokenize", unit: "MB", total: Double(inputBytes) / 1e6, enabled: comm.isRoot)
         var rawDocuments = 0
         var sentencesMine = 0, tokensMine = 0
-        while let document = try stream.nextDocument() {
-            if rawDocuments % comm.size == comm.rank {
-                let encoded = document.map(encode)
-                sentencesMine += encoded.filter { !$0.isEmpty }.count
-                tokensMine += encoded.reduce(0) { $0 + $1.count }
-                try writer.append(document: encoded)
+        var ids: [Int32] = []
+        while true {
+            let mine = rawDocuments % comm.size == comm.rank
+            let more = try stream.nextDocument { sentence in
+                guard mine else { return }
+                ids.removeAll(keepingCapacity: true)
+                encode(sentence, &ids)
+                if !ids.isEmpty {
+                    try writer.appendSentence(ids)
+                    sentencesMine += 1
+                    tokensMine += ids.count
+                }
             }
+            guard more else { break }
+            if mine { try writer.endDocument() }
             rawDocuments += 1
             if rawDocuments % 256 == 0 {
                 meter.update(Double(stream.bytesRead) / 1e6, extra: "\(rawDocuments) documents")
@@ -74,6 +83,7 @@ public final class CorpusBuilder {
         summary.sentences = try comm.allReduce(sentencesMine)
         summary.tokens = try comm.allReduce(tokensMine)
         try comm.barrier()
+        logger.info("pass 1: tokenized \(summary.tokens) tokens in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
 
         // Pass 2: every store, every document by index.
         let stores = try (0..<comm.size).map { try TokenStore(directory: workDirectory, rank: $0) }
@@ -119,6 +129,7 @@ public final class CorpusBuilder {
         }
         try comm.barrier()
         summary.seconds = Date().timeIntervalSince(start)
+        logger.info("passes 2 and 3: instances and shards done at \(String(format: "%.2f", summary.seconds)) s")
         if comm.isRoot {
             try writeVocabularyAndManifest(summary)
             try? FileManager.default.removeItem(atPath: workDirectory)

@@ -43,33 +43,41 @@ public func createMaskedLMPredictions<R: InstanceRandom>(
     wholeWordMask: Bool = false,
     rng: inout R
 ) -> (positions: [Int32], labels: [Int32]) {
-    // Candidates as lists of positions: candidate c covers members[starts[c] ..< starts[c + 1]]
-    // before the shuffle; a ## piece after a [SEP] makes a candidate non-contiguous, so positions are listed.
-    var members: [[Int32]] = []
+    // Candidates flat: candidate c covers members[starts[c] ..< starts[c + 1]]. A ## piece only ever
+    // joins the last candidate, so each candidate's positions are contiguous in `members` (not in
+    // the sequence: a ## piece after [SEP] joins the word before it).
+    var members: [Int32] = [], starts: [Int32] = []
     members.reserveCapacity(tokens.count)
+    starts.reserveCapacity(tokens.count + 1)
     for (i, id) in tokens.enumerated() {
         if id == vocabulary.clsId || id == vocabulary.sepId { continue }
-        if wholeWordMask, !members.isEmpty, Int(id) >= 0, Int(id) < vocabulary.isContinuation.count,
+        if wholeWordMask, !starts.isEmpty, Int(id) >= 0, Int(id) < vocabulary.isContinuation.count,
            vocabulary.isContinuation[Int(id)] {
-            members[members.count - 1].append(Int32(i))
+            members.append(Int32(i))
         } else {
-            members.append([Int32(i)])
+            starts.append(Int32(members.count))
+            members.append(Int32(i))
         }
     }
-    rng.shuffle(&members)
+    let candidateCount = starts.count
+    starts.append(Int32(members.count))
+    // Shuffling candidate numbers draws exactly what shuffling the candidate lists draws.
+    var order = (0..<Int32(candidateCount)).map { $0 }
+    rng.shuffle(&order)
 
     let budget = numberToPredict(length: tokens.count, maskedLMProb: maskedLMProb,
                                  maxPredictionsPerSeq: maxPredictionsPerSeq)
-    let original = tokens
-    var chosen: [Int32] = []
+    var chosen: [Int32] = [], labels: [Int32] = []
     chosen.reserveCapacity(budget)
     // Candidates are disjoint, so the reference's "already covered" check never fires; it is omitted.
-    for candidate in members {
+    for c in order {
         if chosen.count >= budget { break }
+        let candidate = Int(starts[Int(c)])..<Int(starts[Int(c) + 1])
         // A whole word that would overshoot the budget is skipped, not cut.
         if chosen.count + candidate.count > budget { continue }
-        for position in candidate {
-            let p = Int(position)
+        for m in candidate {
+            let position = members[m], p = Int(position)
+            labels.append(tokens[p])
             if rng.random() < 0.8 {
                 tokens[p] = vocabulary.maskId
             } else if rng.random() < 0.5 {
@@ -80,6 +88,8 @@ public func createMaskedLMPredictions<R: InstanceRandom>(
             chosen.append(position)
         }
     }
-    chosen.sort()
-    return (chosen, chosen.map { original[Int($0)] })
+    // Sorted by position, labels along.
+    var byPosition = Array(zip(chosen, labels))
+    byPosition.sort { $0.0 < $1.0 }
+    return (byPosition.map(\.0), byPosition.map(\.1))
 }

@@ -106,16 +106,25 @@ public final class TokenStoreWriter {
         documents = try BufferedFileWriter(path: p.documents)
     }
 
-    /// Appends one document; empty sentences are dropped (as Google's script drops lines with no tokens).
-    public func append(document: [[Int32]]) throws {
-        for sentence in document where !sentence.isEmpty {
-            try tokens.append(sentence)
-            tokenCount += UInt64(sentence.count)
-            try sentences.append(tokenCount)
-            sentenceCount += 1
-        }
+    /// Appends one sentence to the current document (empty sentences are the caller's to drop,
+    /// as Google's script drops lines with no tokens).
+    public func appendSentence(_ ids: [Int32]) throws {
+        try tokens.append(ids)
+        tokenCount += UInt64(ids.count)
+        try sentences.append(tokenCount)
+        sentenceCount += 1
+    }
+
+    /// Ends the current document (which may have no sentences).
+    public func endDocument() throws {
         try documents.append(sentenceCount)
         documentCount += 1
+    }
+
+    /// Appends one document; empty sentences are dropped.
+    public func append(document: [[Int32]]) throws {
+        for sentence in document where !sentence.isEmpty { try appendSentence(sentence) }
+        try endDocument()
     }
 
     public func close() throws {
