@@ -10,6 +10,9 @@ import Distributed
 import Foundation
 import Logging
 import Storage
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Stream tags folded into the seeded hashes, so draws for different purposes never coincide.
 enum Stream {
@@ -59,6 +62,8 @@ extension CorpusBuilder {
                     }
                     done += comm.size
                     meter.update(Double(min(done, work)))
+                    // Keep resident memory flat: the maps are re-read from the page cache as needed.
+                    if (done / comm.size) % 2048 == 0 { documents.stores.forEach { $0.releasePages() } }
                 }
             }
         }
@@ -68,7 +73,8 @@ extension CorpusBuilder {
         try comm.barrier()
 
         // Pass 3: shard m of the list (training shards, then test shards) is written by rank m mod N.
-        let recordFiles = try (0..<comm.size).map { try MappedFile(path: spillPaths(rank: $0).records) }
+        splits.first?.stores.forEach { $0.releasePages() }
+        let recordFiles = try (0..<comm.size).map { try RecordFile(path: spillPaths(rank: $0).records, maxSeqLength: options.maxSeqLength, maxPredictions: options.maxPredictionsPerSeq) }
         let indexFiles = try (0..<comm.size).map { try MappedFile(path: spillPaths(rank: $0).index) }
         let jobs = (0..<shardCounts[0]).map { (0, $0) } + (0..<shardCounts[1]).map { (1, $0) }
         var mine = [Int64](repeating: 0, count: jobs.count)
@@ -93,24 +99,9 @@ extension CorpusBuilder {
         try file.append(instance.maskedIds)
     }
 
-    func readRecord(_ file: MappedFile, at offset: Int) throws -> PretrainingInstance {
-        let words = file.view(as: Int32.self)
-        let w = offset / 4
-        guard offset % 4 == 0, w + 4 <= words.count else { throw BuildError("\(file.path): record offset \(offset) out of range") }
-        let length = Int(words[w]), predictions = Int(words[w + 1]), bStart = Int(words[w + 3])
-        guard w + 4 + length + 2 * predictions <= words.count else { throw BuildError("\(file.path): record at \(offset) is cut short") }
-        var p = w + 4
-        let ids = Array(words[p..<(p + length)]); p += length
-        let positions = Array(words[p..<(p + predictions)]); p += predictions
-        let labels = Array(words[p..<(p + predictions)])
-        let segments = (0..<length).map { Int32($0 >= bStart ? 1 : 0) }
-        return PretrainingInstance(inputIds: ids, segmentIds: segments, maskedPositions: positions, maskedIds: labels,
-                                   nextSentenceLabel: words[w + 2])
-    }
-
     /// Gathers one shard's entries from every rank's index, sorts them by (key, tie-break) and
     /// writes the records in that order.
-    func writeShard(split: Int, shard: Int, records: [MappedFile], indexes: [MappedFile]) throws -> Int {
+    func writeShard(split: Int, shard: Int, records: [RecordFile], indexes: [MappedFile]) throws -> Int {
         struct Entry { var key: UInt64, tie: UInt64, rank: Int, offset: Int }
         let tag = UInt64(split) << 32 | UInt64(shard)
         var entries: [Entry] = []
@@ -119,12 +110,48 @@ extension CorpusBuilder {
             for e in stride(from: 0, to: words.count - 3, by: 4) where words[e + 1] == tag {
                 entries.append(Entry(key: words[e], tie: words[e + 3], rank: rank, offset: Int(words[e + 2])))
             }
+            file.releasePages()
         }
         entries.sort { ($0.key, $0.tie) < ($1.key, $1.tie) }
         let writer = try ShardWriter(path: shardPath(shard, test: split == 1), maxSeqLength: options.maxSeqLength,
                                      maxPredictions: options.maxPredictionsPerSeq, attributes: shardAttributes())
-        for entry in entries { try writer.append(try readRecord(records[entry.rank], at: entry.offset)) }
+        for entry in entries { try writer.append(try records[entry.rank].record(at: entry.offset)) }
         try writer.close()
         return writer.count
+    }
+}
+
+/// Reads spill records with pread into one reusable buffer (a memory map would count every page it
+/// touched as resident memory, growing with the corpus).
+final class RecordFile {
+    let path: String
+    private let fd: Int32
+    private var buffer: [Int32]   // [4 + T + 2P]: the largest record
+
+    init(path: String, maxSeqLength: Int, maxPredictions: Int) throws {
+        self.path = path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StorageError.posix(path, "cannot open") }
+        buffer = [Int32](repeating: 0, count: 4 + maxSeqLength + 2 * maxPredictions)
+    }
+
+    deinit { close(fd) }
+
+    func record(at offset: Int) throws -> PretrainingInstance {
+        let capacity = buffer.count * 4
+        let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, capacity, off_t(offset)) }
+        guard got >= 16 else { throw BuildError("\(path): record at byte \(offset) is cut short (read \(got) bytes)") }
+        let length = Int(buffer[0]), predictions = Int(buffer[1]), bStart = Int(buffer[3])
+        guard length >= 0, predictions >= 0, 4 + length + 2 * predictions <= buffer.count,
+              (4 + length + 2 * predictions) * 4 <= got else {
+            throw BuildError("\(path): record at byte \(offset) is damaged (length \(length), predictions \(predictions))")
+        }
+        var p = 4
+        let ids = Array(buffer[p..<(p + length)]); p += length
+        let positions = Array(buffer[p..<(p + predictions)]); p += predictions
+        let labels = Array(buffer[p..<(p + predictions)])
+        let segments = (0..<length).map { Int32($0 >= bStart ? 1 : 0) }
+        return PretrainingInstance(inputIds: ids, segmentIds: segments, maskedPositions: positions, maskedIds: labels,
+                                   nextSentenceLabel: buffer[2])
     }
 }

@@ -75,6 +75,12 @@ final class MappedFile {
         bytes = UnsafeRawBufferPointer(start: base, count: size)
     }
 
+    /// Drops this process's resident copy of the pages (they stay in the page cache), so random
+    /// access over a large file does not grow the process's resident memory with the corpus.
+    func releasePages() {
+        if let base = bytes.baseAddress { madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, MADV_DONTNEED) }
+    }
+
     func view<T>(as: T.Type) -> UnsafeBufferPointer<T> {
         guard let base = bytes.baseAddress else { return UnsafeBufferPointer(start: nil, count: 0) }
         return UnsafeBufferPointer(start: base.assumingMemoryBound(to: T.self), count: bytes.count / MemoryLayout<T>.stride)
@@ -157,6 +163,13 @@ public final class TokenStore {
     }
 
     public var documentCount: Int { documentEnds.count }
+
+    /// See `MappedFile.releasePages`.
+    public func releasePages() {
+        tokenFile.releasePages()
+        sentenceFile.releasePages()
+        documentFile.releasePages()
+    }
 
     func sentenceRange(ofDocument d: Int) -> Range<Int> {
         (d == 0 ? 0 : Int(documentEnds[d - 1]))..<Int(documentEnds[d])
