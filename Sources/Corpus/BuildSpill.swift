@@ -63,7 +63,7 @@ extension CorpusBuilder {
                     done += comm.size
                     meter.update(Double(min(done, work)))
                     // Keep resident memory flat: the maps are re-read from the page cache as needed.
-                    if (done / comm.size) % 2048 == 0 { documents.stores.forEach { $0.releasePages() } }
+                    if (done / comm.size) % 256 == 0 { documents.stores.forEach { $0.releasePages() } }
                 }
             }
         }
@@ -75,7 +75,7 @@ extension CorpusBuilder {
         // Pass 3: shard m of the list (training shards, then test shards) is written by rank m mod N.
         splits.first?.stores.forEach { $0.releasePages() }
         let recordFiles = try (0..<comm.size).map { try RecordFile(path: spillPaths(rank: $0).records, maxSeqLength: options.maxSeqLength, maxPredictions: options.maxPredictionsPerSeq) }
-        let indexFiles = try (0..<comm.size).map { try MappedFile(path: spillPaths(rank: $0).index) }
+        let indexFiles = (0..<comm.size).map { spillPaths(rank: $0).index }
         let jobs = (0..<shardCounts[0]).map { (0, $0) } + (0..<shardCounts[1]).map { (1, $0) }
         var mine = [Int64](repeating: 0, count: jobs.count)
         for m in stride(from: comm.rank, to: jobs.count, by: comm.size) {
@@ -101,16 +101,27 @@ extension CorpusBuilder {
 
     /// Gathers one shard's entries from every rank's index, sorts them by (key, tie-break) and
     /// writes the records in that order.
-    func writeShard(split: Int, shard: Int, records: [RecordFile], indexes: [MappedFile]) throws -> Int {
+    func writeShard(split: Int, shard: Int, records: [RecordFile], indexes: [String]) throws -> Int {
         struct Entry { var key: UInt64, tie: UInt64, rank: Int, offset: Int }
         let tag = UInt64(split) << 32 | UInt64(shard)
         var entries: [Entry] = []
-        for (rank, file) in indexes.enumerated() {
-            let words = file.view(as: UInt64.self)
-            for e in stride(from: 0, to: words.count - 3, by: 4) where words[e + 1] == tag {
-                entries.append(Entry(key: words[e], tie: words[e + 3], rank: rank, offset: Int(words[e + 2])))
+        // Each index is read in 1 MiB pieces (32 768 entries), so memory is this shard's entries only.
+        var piece = [UInt64](repeating: 0, count: 4 * 32_768)
+        for (rank, path) in indexes.enumerated() {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw StorageError.posix(path, "cannot open") }
+            defer { close(fd) }
+            var offset = 0
+            while true {
+                let got = piece.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+                guard got >= 0 else { throw StorageError.posix(path, "read failed at byte \(offset)") }
+                guard got > 0 else { break }
+                guard got % 32 == 0 else { throw BuildError("\(path): index cut short at byte \(offset + got)") }
+                for e in stride(from: 0, to: got / 8, by: 4) where piece[e + 1] == tag {
+                    entries.append(Entry(key: piece[e], tie: piece[e + 3], rank: rank, offset: Int(piece[e + 2])))
+                }
+                offset += got
             }
-            file.releasePages()
         }
         entries.sort { ($0.key, $0.tie) < ($1.key, $1.tie) }
         let writer = try ShardWriter(path: shardPath(shard, test: split == 1), maxSeqLength: options.maxSeqLength,
