@@ -83,7 +83,7 @@ public final class CorpusBuilder {
         summary.sentences = try comm.allReduce(sentencesMine)
         summary.tokens = try comm.allReduce(tokensMine)
         try comm.barrier()
-        logger.info("pass 1: tokenized \(summary.tokens) tokens in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
+        logger.info("pass 1: tokenized \(summary.tokens) tokens in \(String(format: "%.2f", Date().timeIntervalSince(start))) s, peak resident \(Self.peakResidentMB()) MB")
 
         // Pass 2: every store, every document by index.
         let stores = try (0..<comm.size).map { try TokenStore(directory: workDirectory, rank: $0) }
@@ -129,13 +129,21 @@ public final class CorpusBuilder {
         }
         try comm.barrier()
         summary.seconds = Date().timeIntervalSince(start)
-        logger.info("passes 2 and 3: instances and shards done at \(String(format: "%.2f", summary.seconds)) s")
+        logger.info("passes 2 and 3: instances and shards done at \(String(format: "%.2f", summary.seconds)) s, peak resident \(Self.peakResidentMB()) MB")
         if comm.isRoot {
             try writeVocabularyAndManifest(summary)
             try? FileManager.default.removeItem(atPath: workDirectory)
         }
         try comm.barrier()
         return summary
+    }
+
+    /// This process's peak resident memory (VmHWM), in MB; 0 where /proc is missing.
+    public static func peakResidentMB() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return 0 }
+        return kb / 1024
     }
 
     // MARK: Output folder

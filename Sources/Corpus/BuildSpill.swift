@@ -63,13 +63,14 @@ extension CorpusBuilder {
                     done += comm.size
                     meter.update(Double(min(done, work)))
                     // Keep resident memory flat: the maps are re-read from the page cache as needed.
-                    if (done / comm.size) % 256 == 0 { documents.stores.forEach { $0.releasePages() } }
+                    if (done / comm.size) % 4 == 0 { documents.stores.forEach { $0.releasePages() } }
                 }
             }
         }
         try records.close()
         try index.close()
         meter.update(Double(work), force: true)
+        logger.info("pass 2: instances spilled, peak resident \(Self.peakResidentMB()) MB")
         try comm.barrier()
 
         // Pass 3: shard m of the list (training shards, then test shards) is written by rank m mod N.
