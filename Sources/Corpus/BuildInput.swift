@@ -90,3 +90,18 @@ public struct SentencePerLineDocuments: DocumentStream {
         return n
     }
 }
+
+/// Any input format, through the shards module's `DocumentReader` (format detection, prose
+/// sentence splitting, JSON lines, wikiextractor). Every rank decodes every document; the google
+/// format with `--format google` takes the faster byte path above instead.
+public struct ReaderDocuments: DocumentStream {
+    private let reader: DocumentReader
+    public init(reader: DocumentReader) { self.reader = reader }
+    public var bytesRead: Int { reader.bytesRead }
+
+    public mutating func nextDocument(_ sentence: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Bool {
+        guard let document = try reader.next() else { return false }
+        for var text in document { try text.withUTF8 { try sentence($0) } }
+        return true
+    }
+}

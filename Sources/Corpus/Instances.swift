@@ -1,13 +1,13 @@
 // Pretraining instances exactly as google-research/bert's create_pretraining_data.py
 // (`create_training_instances`, `create_instances_from_document`, `truncate_seq_pair`), over
-// token ids read from a `DocumentSource`, with the RNG passed in. The one switch,
+// token ids read from a `TokenizedDocuments`, with the RNG passed in. The one switch,
 // `sameDocumentBIsRandom`, is NVIDIA's correction (DeepLearningExamples, PyTorch BERT): when the
 // ten tries to draw a *different* document all hit the current one, the B taken from the same
 // document is labelled "not random" instead of "random".
 
 /// Documents as sentences of token ids, with random access (the on-disk token store in a build,
 /// arrays in tests). Every document has at least one sentence and every sentence at least one token.
-public protocol DocumentSource {
+public protocol TokenizedDocuments {
     var documentCount: Int { get }
     func sentenceCount(_ document: Int) -> Int
     func sentenceLength(_ document: Int, _ sentence: Int) -> Int
@@ -15,7 +15,7 @@ public protocol DocumentSource {
 }
 
 /// Documents held in arrays: [document][sentence][token].
-public struct InMemoryDocuments: DocumentSource {
+public struct InMemoryDocuments: TokenizedDocuments {
     public let documents: [[[Int32]]]
     public init(_ documents: [[[Int32]]]) { self.documents = documents }
     public var documentCount: Int { documents.count }
@@ -28,7 +28,7 @@ public struct InMemoryDocuments: DocumentSource {
 
 /// Another source seen through a permutation: document i here is `base`'s document order[i]
 /// (Google's script shuffles its document list; shuffling the indices draws the same numbers).
-public struct PermutedDocuments<Base: DocumentSource>: DocumentSource {
+public struct PermutedDocuments<Base: TokenizedDocuments>: TokenizedDocuments {
     public let base: Base
     public let order: [Int]
     public init(base: Base, order: [Int]) { self.base = base; self.order = order }
@@ -43,7 +43,7 @@ public struct PermutedDocuments<Base: DocumentSource>: DocumentSource {
 /// create_training_instances after reading and tokenizing: shuffle the documents, then for each of
 /// `dupeFactor` passes and each document create its instances, then shuffle all instances.
 /// This is the whole script's order of random draws (reference mode, one process, all in memory).
-public func createTrainingInstances<D: DocumentSource, R: InstanceRandom>(
+public func createTrainingInstances<D: TokenizedDocuments, R: InstanceRandom>(
     documents: D,
     maxSeqLength: Int = 128,
     dupeFactor: Int = 10,
@@ -80,7 +80,7 @@ public func createTrainingInstances<D: DocumentSource, R: InstanceRandom>(
 /// sentences (a_end uniform in [1, chunk − 1], or 1); B is random with probability 0.5 or when the
 /// chunk has one sentence: sentences from a random start in another document until B reaches
 /// target − len(A), and the chunk's unused sentences are put back; otherwise B = the rest of the chunk.
-public func createInstancesFromDocument<D: DocumentSource, R: InstanceRandom>(
+public func createInstancesFromDocument<D: TokenizedDocuments, R: InstanceRandom>(
     documents: D,
     documentIndex: Int,
     maxSeqLength: Int = 128,

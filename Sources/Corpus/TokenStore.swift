@@ -183,9 +183,9 @@ public final class TokenStore {
     }
 }
 
-/// The corpus (or one split of it) as a `DocumentSource`: document i is `locations[i]`, a
+/// The corpus (or one split of it) as a `TokenizedDocuments`: document i is `locations[i]`, a
 /// (store, document in that store) pair packed as store << 40 | local index. Only non-empty documents are listed.
-public struct StoredDocuments: DocumentSource {
+public struct StoredDocuments: TokenizedDocuments {
     public let stores: [TokenStore]
     public let locations: [UInt64]
 
