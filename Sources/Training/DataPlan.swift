@@ -42,7 +42,7 @@ public struct DataPlan: Sendable {
     /// (seed, epoch) stream.
     public func order(epoch: Int) -> [Int] {
         var order = Array(0..<instanceCount)
-        var rng = SeededRandom(keys: [seed, 0x6570_6f63_68, UInt64(epoch)])  // "epoch"
+        var rng = TrainingRandom(keys: [seed, 0x6570_6f63_68, UInt64(epoch)])  // "epoch"
         if instanceCount > 1 {
             for i in stride(from: instanceCount - 1, to: 0, by: -1) {
                 order.swapAt(i, rng.nextInt(below: i + 1))

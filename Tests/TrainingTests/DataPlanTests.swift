@@ -58,8 +58,8 @@ final class DataPlanTests: XCTestCase {
         }
     }
 
-    func testSeededRandomIsDeterministicAndRoughlyUniform() {
-        var a = SeededRandom(keys: [1, 2, 3]), b = SeededRandom(keys: [1, 2, 3]), c = SeededRandom(keys: [1, 2, 4])
+    func testTrainingRandomIsDeterministicAndRoughlyUniform() {
+        var a = TrainingRandom(keys: [1, 2, 3]), b = TrainingRandom(keys: [1, 2, 3]), c = TrainingRandom(keys: [1, 2, 4])
         let xa = (0..<8).map { _ in a.next() }, xb = (0..<8).map { _ in b.next() }, xc = (0..<8).map { _ in c.next() }
         XCTAssertEqual(xa, xb)
         XCTAssertNotEqual(xa, xc)

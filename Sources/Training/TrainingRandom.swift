@@ -5,14 +5,14 @@
 // the number of ranks, or on anything drawn before: resuming mid-epoch recomputes it exactly.
 
 /// xoshiro256** seeded through SplitMix64 (Blackman & Vigna); state is four UInt64 words.
-public struct SeededRandom: RandomNumberGenerator, Sendable {
+public struct TrainingRandom: RandomNumberGenerator, Sendable {
     private var s: (UInt64, UInt64, UInt64, UInt64)
 
     /// A stream keyed by `keys` (e.g. [seed, epoch, instance]).
     public init(keys: [UInt64]) {
         var x: UInt64 = 0x9E37_79B9_7F4A_7C15
-        for k in keys { x = SeededRandom.splitMix(&x) ^ k; _ = SeededRandom.splitMix(&x) }
-        s = (SeededRandom.splitMix(&x), SeededRandom.splitMix(&x), SeededRandom.splitMix(&x), SeededRandom.splitMix(&x))
+        for k in keys { x = TrainingRandom.splitMix(&x) ^ k; _ = TrainingRandom.splitMix(&x) }
+        s = (TrainingRandom.splitMix(&x), TrainingRandom.splitMix(&x), TrainingRandom.splitMix(&x), TrainingRandom.splitMix(&x))
     }
 
     private static func splitMix(_ x: inout UInt64) -> UInt64 {
