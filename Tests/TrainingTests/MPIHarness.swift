@@ -91,14 +91,16 @@ struct RunResult {
 enum MPI {
     /// The built bert-pretrain beside the test bundle (`swift build --build-tests` builds it).
     static var executable: String {
-        let dir = Bundle(for: TinyCorpusAnchor.self).bundleURL.deletingLastPathComponent()
-        return dir.appendingPathComponent("bert-pretrain").path
+        // Linux: the bundle URL is the build directory itself; macOS: the .xctest bundle inside it.
+        let bundle = Bundle(for: TinyCorpusAnchor.self).bundleURL
+        let candidates = [bundle, bundle.deletingLastPathComponent()].map { $0.appendingPathComponent("bert-pretrain").path }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
     }
 
     /// Starts `mpirun -np ranks bert-pretrain args…`; returns the process (for signals) and its output files.
     static func start(ranks: Int, _ args: [String], log: String) throws -> Process {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
-            throw XCTSkip("\(executable) is not built: run `swift build --build-tests` first")
+            throw TrainingTestError("\(executable) is not built: run `swift build --build-tests` first")
         }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -108,8 +110,8 @@ enum MPI {
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         env["OPENBLAS_NUM_THREADS"] = "1"
         p.environment = env
-        FileManager.default.createFile(atPath: log + ".out", contents: nil)
-        FileManager.default.createFile(atPath: log + ".err", contents: nil)
+        _ = FileManager.default.createFile(atPath: log + ".out", contents: nil)
+        _ = FileManager.default.createFile(atPath: log + ".err", contents: nil)
         p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log + ".out"))
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log + ".err"))
         try p.run()
@@ -152,6 +154,11 @@ enum MPI {
 }
 
 final class TinyCorpusAnchor {}
+
+struct TrainingTestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
 
 /// Reads a safetensors file's F32 tensors, independently of the BERT module's reader.
 func readSafetensors(_ path: String) throws -> [String: [Float]] {
