@@ -6,51 +6,80 @@ import Corpus
 import Foundation
 
 public final class PretrainingDataset {
-    public let readers: [ShardReader]
+    public let paths: [String]
     public let index: ShardIndex
     /// T and P of the shards (all shards of a set must agree).
     public let maxSeqLength: Int
     public let maxPredictions: Int
+    /// Shards kept open at once (each open HDF5 file holds a descriptor and its chunk caches, so a corpus of
+    /// thousands of shards is not opened all at once); the least recently used is closed first.
+    public let maxOpenShards: Int
+
+    private var open: [Int: ShardReader] = [:]
+    private var recency: [Int] = []          // shard numbers, most recently used last
+    private let lock = NSLock()              // the loader thread and the main thread may both read
 
     public var count: Int { index.total }
-    public var paths: [String] { readers.map(\.path) }
 
-    /// Opens every shard and checks the layout that every rank relies on: the same sequence length
+    /// Opens every shard once and checks the layout that every rank relies on: the same sequence length
     /// and predictions per sequence everywhere, sequence length ≤ the model's positions, and the
     /// vocab fingerprint (where the shard records one) equal to the run's.
-    public init(paths: [String], maxPositions: Int, vocabSHA256: String?) throws {
+    public init(paths: [String], maxPositions: Int, vocabSHA256: String?, maxOpenShards: Int = 16) throws {
         guard !paths.isEmpty else { throw TrainingError.badOption("no shard files given") }
-        var readers: [ShardReader] = []
+        var counts: [Int] = []
+        var first: (path: String, T: Int, P: Int)? = nil
         for path in paths {
-            let reader: ShardReader
-            do { reader = try ShardReader(path: path) } catch {
-                throw TrainingError.badShard(path: path, reason: "cannot open: \(error)")
+            let r = try PretrainingDataset.openShard(path)
+            if let first, r.maxSeqLength != first.T || r.maxPredictions != first.P {
+                throw TrainingError.badShard(path: r.path, reason: "max_seq_length × max_predictions_per_seq is \(r.maxSeqLength) × \(r.maxPredictions), but \(first.path) has \(first.T) × \(first.P)")
             }
-            readers.append(reader)
-        }
-        let first = readers[0]
-        for r in readers {
-            if r.maxSeqLength != first.maxSeqLength || r.maxPredictions != first.maxPredictions {
-                throw TrainingError.badShard(path: r.path, reason: "max_seq_length × max_predictions_per_seq is \(r.maxSeqLength) × \(r.maxPredictions), but \(first.path) has \(first.maxSeqLength) × \(first.maxPredictions)")
-            }
+            if first == nil { first = (path, r.maxSeqLength, r.maxPredictions) }
             if r.maxSeqLength > maxPositions {
                 throw TrainingError.badShard(path: r.path, reason: "max_seq_length \(r.maxSeqLength) exceeds the model's max_position_embeddings \(maxPositions)")
             }
             if let want = vocabSHA256, let have = r.metadata.vocabSHA256, have != want {
                 throw TrainingError.badShard(path: r.path, reason: "built with a different vocab.txt (SHA-256 \(have), the run's is \(want))")
             }
+            counts.append(r.count)
         }
-        self.readers = readers
-        self.index = ShardIndex(counts: readers.map(\.count))
-        self.maxSeqLength = first.maxSeqLength
-        self.maxPredictions = first.maxPredictions
+        self.paths = paths
+        self.index = ShardIndex(counts: counts)
+        self.maxSeqLength = first!.T
+        self.maxPredictions = first!.P
+        self.maxOpenShards = max(maxOpenShards, 1)
     }
+
+    static func openShard(_ path: String) throws -> ShardReader {
+        do { return try ShardReader(path: path) } catch {
+            throw TrainingError.badShard(path: path, reason: "cannot open: \(error)")
+        }
+    }
+
+    /// The open reader of shard `s`, opening it (and closing the least recently used one) if needed.
+    func reader(_ s: Int) throws -> ShardReader {
+        lock.lock(); defer { lock.unlock() }
+        if let r = open[s] {
+            if recency.last != s, let k = recency.firstIndex(of: s) { recency.remove(at: k); recency.append(s) }
+            return r
+        }
+        let r = try PretrainingDataset.openShard(paths[s])
+        if open.count >= maxOpenShards, let oldest = recency.first {
+            recency.removeFirst()
+            open[oldest] = nil
+        }
+        open[s] = r
+        recency.append(s)
+        return r
+    }
+
+    /// Shards open right now (for tests of the bound).
+    var openShardCount: Int { lock.lock(); defer { lock.unlock() }; return open.count }
 
     /// Instance `i` of the whole set (global numbering over the shards in order).
     public func instance(_ i: Int) throws -> PretrainingInstance {
         let (shard, row) = index.locate(i)
-        do { return try readers[shard].instance(row) } catch {
-            throw TrainingError.badShard(path: readers[shard].path, reason: "row \(row): \(error)")
+        do { return try reader(shard).instance(row) } catch let e as TrainingError { throw e } catch {
+            throw TrainingError.badShard(path: paths[shard], reason: "row \(row): \(error)")
         }
     }
 
@@ -59,7 +88,7 @@ public final class PretrainingDataset {
     /// its own share of the shards before step 1).
     public func validateContent(shardNumbers: [Int], vocabSize: Int) throws {
         for s in shardNumbers {
-            let reader = readers[s]
+            let reader = try PretrainingDataset.openShard(paths[s])
             let T = reader.maxSeqLength, P = reader.maxPredictions
             let block = max(reader.chunkRows ?? 256, 1)
             var rows = ShardRows(count: 0, maxSeqLength: T, maxPredictions: P)

@@ -113,7 +113,7 @@ public final class Trainer {
         let myShards = Array(stride(from: communicator.rank, to: trainPaths.count, by: communicator.size))
         try trainData.validateContent(shardNumbers: myShards, vocabSize: config.vocabSize)
         if let evalData {
-            try evalData.validateContent(shardNumbers: Array(stride(from: communicator.rank, to: evalData.readers.count, by: communicator.size)),
+            try evalData.validateContent(shardNumbers: Array(stride(from: communicator.rank, to: evalData.paths.count, by: communicator.size)),
                                          vocabSize: config.vocabSize)
         }
 
@@ -283,6 +283,8 @@ public final class Trainer {
         if options.failOnNonFinite || state.nonFiniteStreak >= options.maxNonFiniteSteps {
             throw TrainingError.nonFinite(step: state.step + 1, streak: state.nonFiniteStreak, detail: detail)
         }
+        // Every rank reached the same decision from the same reduced numbers; rank 0 says it once.
+        guard communicator.isRoot else { return }
         logger.warning("step \(state.step + 1): non-finite loss or gradient (\(detail)); update skipped (\(state.nonFiniteStreak) in a row, the run stops at \(options.maxNonFiniteSteps))")
     }
 
@@ -440,7 +442,7 @@ public final class Trainer {
         effective configuration\(resumedFrom.map { " (resumed from \($0) at step \(state.step))" } ?? ""):
         \(json)
         model: \(config.numHiddenLayers) layers, hidden \(config.hiddenSize), \(config.numAttentionHeads) heads, vocab \(config.vocabSize), \(model.layout.count) parameters, dropout \(config.hiddenDropoutProb)/\(config.attentionProbsDropoutProb)
-        data: \(trainData.count) training instances in \(trainData.readers.count) shards (T = \(trainData.maxSeqLength), P = \(trainData.maxPredictions)); held-out: \(evalData.map { "\($0.count) instances in \($0.readers.count) shards" } ?? "none")
+        data: \(trainData.count) training instances in \(trainData.paths.count) shards (T = \(trainData.maxSeqLength), P = \(trainData.maxPredictions)); held-out: \(evalData.map { "\($0.count) instances in \($0.paths.count) shards" } ?? "none")
         ranks \(communicator.size) × batch \(options.batchSize) × accumulation \(options.accumulationSteps) = global batch \(plan.globalBatchSize); \(plan.stepsPerEpoch) steps per epoch (\(plan.remainder) instances left out per epoch), \(totalSteps) steps, warm-up \(warmup)
         vocab: \(vocabPath ?? "none") \(vocabSHA256 ?? "")
         """)

@@ -20,6 +20,21 @@ final class DatasetTests: XCTestCase {
         XCTAssertNoThrow(try dataset.validateContent(shardNumbers: [0, 1], vocabSize: TinyCorpus.vocabSize))
     }
 
+    func testAtMostMaxOpenShardsAreOpenAndReadsAgree() throws {
+        let corpus = try TinyCorpus(trainingShards: [3, 4, 2, 5, 1], testShards: [], seed: 4)
+        let paths = try ShardFiles.list(in: corpus.data, containing: "training")
+        let bounded = try PretrainingDataset(paths: paths, maxPositions: 64, vocabSHA256: nil, maxOpenShards: 2)
+        let unbounded = try PretrainingDataset(paths: paths, maxPositions: 64, vocabSHA256: nil, maxOpenShards: 100)
+        XCTAssertEqual(bounded.count, 15)
+        var rng = SeededGenerator(seed: 12)
+        for _ in 0..<60 {
+            let i = Int.random(in: 0..<15, using: &rng)
+            XCTAssertEqual(try bounded.instance(i), try unbounded.instance(i), "instance \(i)")
+            XCTAssertLessThanOrEqual(bounded.openShardCount, 2)
+        }
+        XCTAssertEqual(unbounded.openShardCount, 5)
+    }
+
     func testOutOfRangeTokenIsReportedWithShardAndInstance() throws {
         let corpus = try TinyCorpus(trainingShards: [4, 6], testShards: [], badShard: 1)
         let paths = try ShardFiles.list(in: corpus.data, containing: "training")
