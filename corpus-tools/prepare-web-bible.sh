@@ -132,4 +132,4 @@ EOF
 # Replace the output atomically enough for a rerun: old book files go, new ones arrive complete.
 rm -f "$out"/[0-9][0-9][0-9]-*.txt "$out/SOURCE.txt"
 mv "$tmp/books"/* "$out"/
-echo "wrote $n book files, $(grep -c '^$' "$out"/[0-9]*.txt | awk -F: '{s+=$2} END {print s}') chapters, $(cat "$out"/[0-9]*.txt | grep -vc '^$') sentences to $out" >&2
+echo "wrote $n book files, $(cat "$out"/[0-9]*.txt | grep -c '^$') chapters, $(cat "$out"/[0-9]*.txt | grep -vc '^$') sentences to $out" >&2
