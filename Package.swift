@@ -22,10 +22,11 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: Libraries, one concern each
         .target(name: "Distributed", dependencies: ["CMPI", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Storage", dependencies: ["CCrypto"]),
+        .target(name: "Storage", dependencies: ["CCrypto", "CZlib"]),
         .target(name: "BERT", dependencies: ["CBLAS", "Storage", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: optimised),
         .target(name: "Optim", dependencies: ["BERT"], swiftSettings: optimised),

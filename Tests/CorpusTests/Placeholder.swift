@@ -1,1 +1,0 @@
-// Tests of the Corpus module arrive with its issue.
