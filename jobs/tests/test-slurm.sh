@@ -107,6 +107,8 @@ int main(int argc, char **argv) {
     return 0;
 }
 EOF
+# mpicc calls gcc; a machine with only the Swift toolchain's clang can use that instead.
+command -v gcc >/dev/null || ! command -v clang >/dev/null || export OMPI_CC=clang
 if mpicc -o hello hello.c 2>mpicc.err; then
   cat > hello.sbatch <<EOF
 #!/bin/bash
