@@ -1,1 +1,0 @@
-// The Corpus module; its sources arrive with their issue.

@@ -1,0 +1,202 @@
+// What makes a shard row valid (design §2 and Google's create_pretraining_data): each rule has a
+// name that error messages and `bert-corpus inspect` report.
+//
+//   rule                meaning
+//   layout              datasets, ranks and shapes (checked by ShardReader when opening)
+//   input-mask          input_mask is 0/1, ones form a prefix (the real length), at least 5 tokens
+//   padding             input_ids and segment_ids are 0 where input_mask is 0
+//   cls-first           the first token is [CLS]
+//   sep-end-of-a        the token before the first segment-1 token is [SEP]
+//   sep-end-of-b        the last real token is [SEP]
+//   segment-ids         0 over [CLS] A [SEP], then 1 over B [SEP] (A and B non-empty)
+//   masked-positions    strictly ascending, inside the real length, never [CLS], [SEP] or padding,
+//                       0-padded after the last (masked_lm_ids 0 there too)
+//   prediction-count    1 ≤ predictions ≤ P; with masked_lm_prob known, ≤ min(P, max(1, round(len × prob)))
+//                       and, without whole-word masking, equal to it
+//   ids-in-vocab        every id in input_ids and masked_lm_ids is in [0, vocab size); originals are not [CLS]/[SEP]
+//   next-sentence-label 0 or 1
+//
+// [CLS] and [SEP] ids come from the vocabulary when given; otherwise they are taken from the first
+// instance (its first and last token) and every other instance must agree.
+
+public enum ShardRule: String, CaseIterable, Comparable {
+    case layout = "layout"
+    case inputMask = "input-mask"
+    case padding = "padding"
+    case clsFirst = "cls-first"
+    case sepEndOfA = "sep-end-of-a"
+    case sepEndOfB = "sep-end-of-b"
+    case segmentIds = "segment-ids"
+    case maskedPositions = "masked-positions"
+    case predictionCount = "prediction-count"
+    case idsInVocab = "ids-in-vocab"
+    case nextSentenceLabel = "next-sentence-label"
+
+    public static func < (a: ShardRule, b: ShardRule) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// One broken rule: which instance, which rule, what was found.
+public struct ShardViolation: Error, CustomStringConvertible, Equatable {
+    public let path: String
+    public let instance: Int?
+    public let rule: ShardRule
+    public let detail: String
+    public var description: String {
+        let location = instance.map { "instance \($0): " } ?? ""
+        return "\(path): \(location)rule \(rule.rawValue): \(detail)"
+    }
+}
+
+/// Ids of the special tokens, looked up by name.
+public struct SpecialTokenIds: Equatable {
+    public var pad: Int32, unk: Int32, cls: Int32, sep: Int32, mask: Int32
+
+    public init(pad: Int32, unk: Int32, cls: Int32, sep: Int32, mask: Int32) {
+        self.pad = pad; self.unk = unk; self.cls = cls; self.sep = sep; self.mask = mask
+    }
+
+    static let names = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+    /// From a vocabulary's tokens (id = index, first occurrence); nil if one is missing.
+    public init?(tokens: [String]) {
+        var ids: [Int32] = []
+        for name in Self.names {
+            guard let id = tokens.firstIndex(of: name) else { return nil }
+            ids.append(Int32(id))
+        }
+        self.init(pad: ids[0], unk: ids[1], cls: ids[2], sep: ids[3], mask: ids[4])
+    }
+
+    /// The first special token missing from `tokens`, if any.
+    public static func missing(in tokens: [String]) -> String? {
+        names.first { !tokens.contains($0) }
+    }
+}
+
+/// Checks rows against the rules. Holds what it learned from the first row when no vocabulary was given.
+public struct ShardValidator {
+    public let vocabSize: Int?
+    public let maskedLMProb: Double?
+    public let wholeWordMask: Bool?
+    public private(set) var cls: Int32?
+    public private(set) var sep: Int32?
+    /// True when [CLS]/[SEP] ids were inferred from the first instance rather than a vocabulary.
+    public let inferredSpecialIds: Bool
+
+    public init(special: SpecialTokenIds?, vocabSize: Int?, maskedLMProb: Double?, wholeWordMask: Bool?) {
+        self.vocabSize = vocabSize
+        self.maskedLMProb = maskedLMProb
+        self.wholeWordMask = wholeWordMask
+        cls = special?.cls
+        sep = special?.sep
+        inferredSpecialIds = special == nil
+    }
+
+    /// Google's number of predictions: min(P, max(1, round(length × prob))), Python's round (half to even).
+    public static func predictionsWanted(length: Int, maskedLMProb: Double, maxPredictions: Int) -> Int {
+        let wanted = (Double(length) * maskedLMProb).rounded(.toNearestOrEven)
+        return min(maxPredictions, max(1, Int(wanted)))
+    }
+
+    /// The first rule row `r` of `rows` breaks, or nil. `index` is the row's instance number in the shard.
+    public mutating func check(_ rows: ShardRows, row r: Int, index: Int, path: String) -> ShardViolation? {
+        let T = rows.maxSeqLength, P = rows.maxPredictions
+        let ids = rows.inputIds[(r * T)..<((r + 1) * T)]
+        let mask = rows.inputMask[(r * T)..<((r + 1) * T)]
+        let segments = rows.segmentIds[(r * T)..<((r + 1) * T)]
+        let positions = rows.maskedPositions[(r * P)..<((r + 1) * P)]
+        let originals = rows.maskedIds[(r * P)..<((r + 1) * P)]
+        let s = r * T, p = r * P
+        func fail(_ rule: ShardRule, _ detail: String) -> ShardViolation {
+            ShardViolation(path: path, instance: index, rule: rule, detail: detail)
+        }
+
+        // input-mask: 0/1, a prefix of ones.
+        var length = 0
+        while length < T && mask[s + length] == 1 { length += 1 }
+        for t in length..<T where mask[s + t] != 0 {
+            return fail(.inputMask, "input_mask[\(t)] = \(mask[s + t]) after the real length \(length) (expected 1…1 then 0…0)")
+        }
+        guard length >= 5 else { return fail(.inputMask, "real length \(length), expected at least 5 ([CLS] A [SEP] B [SEP])") }
+        // padding
+        for t in length..<T where ids[s + t] != 0 || segments[s + t] != 0 {
+            return fail(.padding, "position \(t) is padding but input_ids = \(ids[s + t]), segment_ids = \(segments[s + t]) (expected 0, 0)")
+        }
+
+        // Prediction slots: count = entries before the first 0.
+        var count = 0
+        while count < P && positions[p + count] != 0 { count += 1 }
+        let maskedSet = Set(positions[(p)..<(p + count)])
+
+        // segment-ids: 0…0 1…1 over the real length.
+        var firstB = 0
+        while firstB < length && segments[s + firstB] == 0 { firstB += 1 }
+        for t in firstB..<length where segments[s + t] != 1 {
+            return fail(.segmentIds, "segment_ids[\(t)] = \(segments[s + t]) inside B (expected 0 over [CLS] A [SEP], then 1 over B [SEP])")
+        }
+        guard firstB >= 3 && firstB <= length - 2 else {
+            return fail(.segmentIds, "segment B starts at \(firstB) of \(length) tokens (A and B must both be non-empty)")
+        }
+
+        // cls-first, sep-end-of-a, sep-end-of-b (masked positions hold replacements, checked by their own rule).
+        if cls == nil { cls = ids[s] }
+        if sep == nil { sep = ids[s + length - 1] }
+        let inferred = inferredSpecialIds ? " (id taken from instance 0; give --vocab to check by name)" : ""
+        guard ids[s] == cls! else { return fail(.clsFirst, "first token is \(ids[s]), expected [CLS] = \(cls!)\(inferred)") }
+        guard maskedSet.contains(Int32(firstB - 1)) || ids[s + firstB - 1] == sep! else {
+            return fail(.sepEndOfA, "token \(firstB - 1) before segment B is \(ids[s + firstB - 1]), expected [SEP] = \(sep!)\(inferred)")
+        }
+        guard maskedSet.contains(Int32(length - 1)) || ids[s + length - 1] == sep! else {
+            return fail(.sepEndOfB, "last real token (position \(length - 1)) is \(ids[s + length - 1]), expected [SEP] = \(sep!)\(inferred)")
+        }
+
+        // masked-positions
+        var previous: Int32 = 0
+        for k in 0..<count {
+            let position = positions[p + k]
+            guard position > previous else {
+                return fail(.maskedPositions, "masked_lm_positions \(Array(positions)) not strictly ascending at slot \(k)")
+            }
+            guard Int(position) < length else {
+                return fail(.maskedPositions, "masked position \(position) is padding (real length \(length))")
+            }
+            guard Int(position) != firstB - 1 && Int(position) != length - 1 else {
+                return fail(.maskedPositions, "masked position \(position) is a [SEP]")
+            }
+            previous = position
+        }
+        for k in count..<P where positions[p + k] != 0 || originals[p + k] != 0 {
+            return fail(.maskedPositions, "slot \(k) after the last prediction holds position \(positions[p + k]), id \(originals[p + k]) (expected 0, 0)")
+        }
+
+        // prediction-count
+        guard count >= 1 else { return fail(.predictionCount, "no masked positions") }
+        if let maskedLMProb {
+            let wanted = Self.predictionsWanted(length: length, maskedLMProb: maskedLMProb, maxPredictions: P)
+            if count > wanted || (wholeWordMask == false && count != wanted) {
+                return fail(.predictionCount, "\(count) predictions for \(length) tokens, expected \(wholeWordMask == false ? "" : "at most ")\(wanted) = min(\(P), max(1, round(\(length) × \(maskedLMProb))))")
+            }
+        }
+
+        // ids-in-vocab
+        let limit = vocabSize.map { Int32(clamping: $0) } ?? Int32.max
+        for t in 0..<length where ids[s + t] < 0 || ids[s + t] >= limit {
+            return fail(.idsInVocab, "input_ids[\(t)] = \(ids[s + t]) outside [0, \(vocabSize.map(String.init) ?? "2^31"))")
+        }
+        for k in 0..<count {
+            let original = originals[p + k]
+            guard original >= 0 && original < limit else {
+                return fail(.idsInVocab, "masked_lm_ids[\(k)] = \(original) outside [0, \(vocabSize.map(String.init) ?? "2^31"))")
+            }
+            guard original != cls! && original != sep! else {
+                return fail(.idsInVocab, "masked_lm_ids[\(k)] = \(original) is [CLS] or [SEP], which are never masked")
+            }
+        }
+
+        let label = rows.nextSentenceLabels[r]
+        guard label == 0 || label == 1 else { return fail(.nextSentenceLabel, "next_sentence_labels = \(label), expected 0 or 1") }
+        return nil
+    }
+}

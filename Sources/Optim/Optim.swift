@@ -1,1 +1,0 @@
-// The Optim module; its sources arrive with their issue.

@@ -1,1 +1,0 @@
-// Tests of the Optim module arrive with its issue.
