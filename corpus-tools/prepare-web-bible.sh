@@ -4,9 +4,10 @@
 # Writes the World English Bible (public domain; Debian packages `diatheke` + `sword-text-web`,
 # SWORD module engWEB2015eb) as a pretraining corpus in Google's format: one sentence per line,
 # a blank line between documents, one document per chapter, one file per book:
-#   OUT_DIR/001-genesis.txt, OUT_DIR/002-exodus.txt, …      (plus OUT_DIR/SOURCE.txt: origin, licence)
+#   OUT_DIR/001-genesis.txt, OUT_DIR/002-exodus.txt, …
+# plus OUT_DIR/.SOURCE.txt (origin and licence; hidden, because bert-corpus skips hidden files).
 #
-#   RANGE   a diatheke key, default "Gen 1:1-Rev 22:21" (all 81 books, deuterocanon included);
+#   RANGE   a diatheke key, default "Gen 1:1-Rev 22:21" (all 80 books of the module, deuterocanon included);
 #           e.g. "Gen 1:1-Gen 10:32" for a tiny corpus in tests.
 #
 # What diatheke's plain output looks like (SWORD 1.9.0, diatheke 4.8, module version 426.0), and what
@@ -119,7 +120,7 @@ done
 n=$(ls "$tmp/books" | wc -l)
 [ "$n" -gt 0 ] || { echo "error: no verses found in diatheke output for range '$range'" >&2; exit 1; }
 
-cat > "$tmp/books/SOURCE.txt" <<EOF
+cat > "$tmp/books/.SOURCE.txt" <<EOF
 World English Bible (SWORD module $module, Debian package sword-text-web), range "$range".
 Licence: public domain ("This work is not copyrighted. It is in the Public Domain.", module .conf
 DistributionLicense=Public Domain). "World English Bible" is a trademark of eBible.org: this
@@ -130,6 +131,6 @@ Format: one sentence per line, one chapter per document (blank line between), on
 EOF
 
 # Replace the output atomically enough for a rerun: old book files go, new ones arrive complete.
-rm -f "$out"/[0-9][0-9][0-9]-*.txt "$out/SOURCE.txt"
-mv "$tmp/books"/* "$out"/
+rm -f "$out"/[0-9][0-9][0-9]-*.txt "$out/.SOURCE.txt"
+mv "$tmp/books"/[0-9][0-9][0-9]-*.txt "$tmp/books/.SOURCE.txt" "$out"/
 echo "wrote $n book files, $(cat "$out"/[0-9]*.txt | grep -c '^$') chapters, $(cat "$out"/[0-9]*.txt | grep -vc '^$') sentences to $out" >&2
