@@ -5,6 +5,7 @@
 #   bash jobs/tests/test-slurm.sh            # as root on Debian 12; builds nothing itself
 #
 # Tests, in order (each prints "ok" or "FAILED" with the reason):
+#   harness-refuses      a second start, a foreign SLURM_CONF and a busy port are all refused
 #   harness-hostname     a one-line batch job completes and writes its output file
 #   harness-mpi          a 2-rank MPI hello runs under `srun --mpi=pmix` and under `mpirun` in the job
 #   typo-pretrain        pretrain.sbatch with a misspelt DATA path fails at once, message in its output
@@ -79,6 +80,14 @@ started=1
 eval "$(bash "$harness" env)"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 cd "$work"
+
+# ---- harness-refuses: never a second cluster, never someone else's
+msg1=$(bash "$harness" start 2>&1); rc1=$?
+msg2=$(SLURM_CONF=/etc/slurm/slurm.conf bash "$harness" start 2>&1); rc2=$?
+msg3=$(env -u SLURM_CONF SLURM_HARNESS_DIR=/tmp/bert-pretrain-slurm-other.$$ bash "$harness" start 2>&1); rc3=$?
+if [ $rc1 -ne 0 ] && [[ "$msg1" == *"already running"* ]] && [ $rc2 -ne 0 ] && [[ "$msg2" == *"points at another Slurm"* ]] \
+   && [ $rc3 -ne 0 ] && [[ "$msg3" == *"is busy"* ]] && [ "$(sinfo -h -o %T)" = idle ]; then ok harness-refuses
+else fail harness-refuses "second start: rc $rc1 '$msg1'; foreign SLURM_CONF: rc $rc2 '$msg2'; busy port: rc $rc3 '$msg3'"; fi
 
 # ---- harness-hostname
 cat > hostname.sbatch <<'EOF'
