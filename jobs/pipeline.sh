@@ -21,6 +21,7 @@
 #   BUILD_TASKS    tasks of each build job                                         default 2
 #   TIME1, TIME2   --time of the training jobs (they checkpoint and requeue 120 s before it)
 #                                                                                  default 24:00:00
+#   A job whose dependency failed is cancelled (--kill-on-invalid-dep=yes), not left pending.
 #   SBATCH_ARGS    extra sbatch flags for every job, e.g. "--partition=gpu --account=proj"
 #   TRAIN_ARGS, CORPUS_ARGS, DUPE_FACTOR, SEED, HOLDOUT, SHARDS: passed to the job scripts.
 # Prints the job ids, one per line as "name id", and nothing else on stdout.
@@ -54,7 +55,7 @@ submit() {   # name, then env assignments, then -- , then sbatch args
   local envs=()
   while [ "$1" != -- ]; do envs+=("$1"); shift; done; shift
   local id
-  id=$(env "${envs[@]}" sbatch --parsable --job-name="$name" --chdir="$WORK" "${extra[@]}" "$@") \
+  id=$(env "${envs[@]}" sbatch --parsable --job-name="$name" --chdir="$WORK" --kill-on-invalid-dep=yes "${extra[@]}" "$@") \
     || die "sbatch of $name failed"
   echo "$name ${id%%;*}"
   last=${id%%;*}
