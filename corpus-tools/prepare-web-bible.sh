@@ -32,6 +32,9 @@
 # with a capital or an opening quote. This is an approximation, good enough for BERT's
 # sentence-pair task; `bert-corpus build` only needs sentence boundaries, not exact ones.
 set -euo pipefail
+# The sed and awk patterns below contain UTF-8 quotes (“ ‘ ’ ”): match them as characters, the same
+# way on every machine.
+export LC_ALL=C.UTF-8
 
 usage() { echo "usage: $0 OUT_DIR [DIATHEKE_RANGE]" >&2; exit 2; }
 [ $# -ge 1 ] && [ $# -le 2 ] || usage

@@ -126,8 +126,8 @@ start() {
   slurmd -f "$conf" -N "$host" || die "slurmd failed to start; see $dir/log/slurmd-$host.log"
 
   # Wait (up to 30 s) for the node to be idle; then make sure it is our cluster that answers.
-  local i state=""
-  for i in $(seq 300); do
+  local state=""
+  for _ in $(seq 300); do
     state=$(sinfo -h -o %T 2>/dev/null | head -1) || true
     [ "$state" = idle ] && break
     sleep 0.1
@@ -142,8 +142,7 @@ stop_daemons() {
   local d f name pid pids=()
   if live_pid "$dir/slurmctld.pid" slurmctld >/dev/null; then
     SLURM_CONF=$conf scancel --quiet --user=root 2>/dev/null || true
-    local j
-    for j in $(seq 100); do    # let slurmd end the jobs' steps before it goes (up to 10 s)
+        for _ in $(seq 100); do    # let slurmd end the jobs' steps before it goes (up to 10 s)
       [ -z "$(SLURM_CONF=$conf squeue -h -t running,completing -o %i 2>/dev/null)" ] && break
       sleep 0.1
     done
@@ -152,8 +151,8 @@ stop_daemons() {
     f=${d%%:*}; name=${d##*:}
     if pid=$(live_pid "$f" "$name"); then kill -TERM "$pid" 2>/dev/null || true; pids+=("$pid:$name"); fi
   done
-  local i p
-  for i in $(seq 150); do         # up to 15 s; slurmctld usually takes about 4 s
+  local p
+  for _ in $(seq 150); do         # up to 15 s; slurmctld usually takes about 4 s
     local alive=0
     for p in "${pids[@]}"; do
       [ -r "/proc/${p%%:*}/comm" ] && [ "$(cat "/proc/${p%%:*}/comm" 2>/dev/null)" = "${p##*:}" ] && alive=1

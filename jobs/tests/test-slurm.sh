@@ -79,7 +79,7 @@ bash "$harness" start || { echo "slurm tests: 0 passed, 1 failed"; exit 1; }
 started=1
 eval "$(bash "$harness" env)"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-cd "$work"
+cd "$work" || exit 1
 
 # ---- harness-refuses: never a second cluster, never someone else's
 msg1=$(bash "$harness" start 2>&1); rc1=$?
