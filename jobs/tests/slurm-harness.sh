@@ -9,7 +9,9 @@
 # Environment (all optional):
 #   SLURM_HARNESS_DIR   private directory, wiped on start   default /tmp/bert-pretrain-slurm.$UID
 #   SLURM_HARNESS_PORT  slurmctld port; slurmd uses PORT+1   default 16817
-#   SLURM_HARNESS_CPUS  CPUs the node advertises (config_overrides), so scripts asking for more
+#   SLURM_HARNESS_NODES nodes: 1 = this host; N > 1 = n1…nN, N slurmd on this host (jobs spanning
+#                       them need OMPI_MCA_btl=self,tcp: shared memory between them fails)   default 1
+#   SLURM_HARNESS_CPUS  CPUs each node advertises (config_overrides), so scripts asking for more
 #                       tasks than the machine has cores still run   default 4
 #
 #   start    write slurm.conf and a munge key, start munged, slurmctld, slurmd; wait for an idle node
@@ -25,7 +27,10 @@ set -euo pipefail
 dir=${SLURM_HARNESS_DIR:-/tmp/bert-pretrain-slurm.$(id -u)}
 port=${SLURM_HARNESS_PORT:-16817}
 cpus=${SLURM_HARNESS_CPUS:-4}
+nnodes=${SLURM_HARNESS_NODES:-1}
 host=$(hostname -s)
+# One node: it is this host, by name. Several: n1, n2, … — each its own slurmd on its own port.
+if [ "$nnodes" -eq 1 ]; then nodes=("$host"); else nodes=(); for ((k = 1; k <= nnodes; k++)); do nodes+=("n$k"); done; fi
 conf=$dir/slurm.conf
 cluster=bertpretraintest
 
@@ -47,7 +52,9 @@ live_pid() {   # file expected-command-name
 }
 
 daemons() {   # pidfile:name pairs of everything we start
-  echo "$dir/slurmd-$host.pid:slurmd" "$dir/slurmctld.pid:slurmctld" "$dir/munge/munged.pid:munged"
+  local f   # every slurmd pid file there, whatever SLURM_HARNESS_NODES was at start
+  for f in "$dir"/slurmd-*.pid; do [ -e "$f" ] && echo "$f:slurmd"; done
+  echo "$dir/slurmctld.pid:slurmctld" "$dir/munge/munged.pid:munged"
 }
 
 any_running() {
@@ -89,9 +96,12 @@ ReturnToService=2
 EnforcePartLimits=ALL
 # Advertise more CPUs than the machine has, so the unmodified job scripts' task counts fit.
 SlurmdParameters=config_overrides
-NodeName=$host NodeHostname=$host NodeAddr=127.0.0.1 Port=$((port + 1)) CPUs=$cpus State=UNKNOWN
-PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
+  local k
+  for k in "${!nodes[@]}"; do
+    echo "NodeName=${nodes[$k]} NodeHostname=$host NodeAddr=127.0.0.1 Port=$((port + 1 + k)) CPUs=$cpus State=UNKNOWN" >> "$conf"
+  done
+  echo "PartitionName=debug Nodes=$(IFS=,; echo "${nodes[*]}") Default=YES MaxTime=INFINITE State=UP" >> "$conf"
 }
 
 start() {
@@ -105,12 +115,16 @@ start() {
   fi
   if any_running; then die "a harness Slurm is already running from $dir (run: $0 stop)"; fi
   port_busy "$port" && die "port $port is busy (another slurmctld?); set SLURM_HARNESS_PORT"
-  port_busy $((port + 1)) && die "port $((port + 1)) is busy (another slurmd?); set SLURM_HARNESS_PORT"
+  local k
+  for ((k = 1; k <= ${#nodes[@]}; k++)); do
+    port_busy $((port + k)) && die "port $((port + k)) is busy (another slurmd?); set SLURM_HARNESS_PORT"
+  done
 
   # A fresh state every time: an old state directory would bring back old jobs and DRAIN reasons.
   case "$dir" in /tmp/?*) ;; *) die "SLURM_HARNESS_DIR must be under /tmp (it is wiped): $dir" ;; esac
   rm -rf "$dir"
-  mkdir -p "$dir"/{state,log,munge} "$dir/spool/$host" "$dir/tmp/$host"
+  mkdir -p "$dir"/{state,log,munge}
+  for n in "${nodes[@]}"; do mkdir -p "$dir/spool/$n" "$dir/tmp/$n"; done   # per node; PMIx needs its TmpFS
   chmod 755 "$dir" "$dir/munge"    # munged refuses a socket path that is not 0755 all the way
   write_conf
 
@@ -123,19 +137,21 @@ start() {
     || die "munged failed to start; see $dir/munge/munged.log"
   export SLURM_CONF=$conf
   slurmctld -f "$conf" || die "slurmctld failed to start; see $dir/log/slurmctld.log"
-  slurmd -f "$conf" -N "$host" || die "slurmd failed to start; see $dir/log/slurmd-$host.log"
+  for n in "${nodes[@]}"; do
+    slurmd -f "$conf" -N "$n" || { stop_daemons; die "slurmd -N $n failed to start; see $dir/log/slurmd-$n.log"; }
+  done
 
   # Wait (up to 30 s) for the node to be idle; then make sure it is our cluster that answers.
-  local state=""
+  local state="" n
   for _ in $(seq 300); do
-    state=$(sinfo -h -o %T 2>/dev/null | head -1) || true
-    [ "$state" = idle ] && break
+    state=$(sinfo -h -o %T 2>/dev/null | sort -u | tr '\n' ' ') || true
+    [ "$state" = "idle " ] && break
     sleep 0.1
   done
-  [ "$state" = idle ] || { stop_daemons; die "node not idle after 30 s (state '$state'); logs in $dir/log"; }
+  [ "$state" = "idle " ] || { stop_daemons; die "nodes not idle after 30 s (state '$state'); logs in $dir/log"; }
   scontrol show config 2>/dev/null | grep "^ClusterName *= *$cluster$" >/dev/null \
     || { stop_daemons; die "the slurmctld answering on port $port is not ours"; }
-  say "started: cluster $cluster, node $host with $cpus CPUs, SLURM_CONF=$conf"
+  say "started: cluster $cluster, node(s) ${nodes[*]} with $cpus CPUs each, SLURM_CONF=$conf"
 }
 
 stop_daemons() {

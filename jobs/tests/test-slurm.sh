@@ -8,11 +8,13 @@
 #   harness-refuses      a second start, a foreign SLURM_CONF and a busy port are all refused
 #   harness-hostname     a one-line batch job completes and writes its output file
 #   harness-mpi          a 2-rank MPI hello runs under `srun --mpi=pmix` and under `mpirun` in the job
+#   harness-mpi-2nodes   the same across the harness's two nodes (two slurmd on this host)
 #   typo-pretrain        pretrain.sbatch with a misspelt DATA path fails at once, message in its output
 #   typo-build           build-corpus.sbatch with a misspelt INPUT path: the same
 #   build-corpus         build-corpus.sbatch on 2 tasks turns a tiny corpus into shards
 #   pretrain             pretrain.sbatch on 2 tasks trains a tiny model; every epoch's checkpoint,
 #                        metrics.csv, loss.svg; `bert-pretrain evaluate` reads the last checkpoint
+#   pretrain-2nodes      the same run on 2 nodes x 1 task: same metrics as on 1 node x 2 tasks
 #   preempt-resume       the same run, sent USR1 mid-run: checkpoints, requeues itself, resumes with
 #                        --resume, completes; its metrics.csv equals the uninterrupted run's (timing
 #                        columns aside)
@@ -73,7 +75,8 @@ binary_works() {   # name subcommand: the binary exists and its subcommand is mo
   ! "$bin/$1" $2 --help 2>&1 | grep -q "not built yet"
 }
 
-# ---- Start the private cluster.
+# ---- Start the private cluster: two nodes (two slurmd on this host), so jobs can span nodes.
+export SLURM_HARNESS_NODES=${SLURM_HARNESS_NODES:-2}
 if [ "$(id -u)" -ne 0 ]; then echo "test-slurm.sh needs root (it starts slurmctld, slurmd, munged)" >&2; exit 1; fi
 bash "$harness" start || { echo "slurm tests: 0 passed, 1 failed"; exit 1; }
 started=1
@@ -121,6 +124,7 @@ command -v gcc >/dev/null || ! command -v clang >/dev/null || export OMPI_CC=cla
 if mpicc -o hello hello.c 2>mpicc.err; then
   cat > hello.sbatch <<EOF
 #!/bin/bash
+#SBATCH --nodes=1
 #SBATCH --ntasks=2
 #SBATCH --output=hello-%j.out
 set -e
@@ -133,6 +137,15 @@ EOF
   n_mpirun=$(grep -cE '^\[1,[01]\]<stdout>:hello from rank [01] of 2, allreduce 2$' "hello-$id.out")
   if [ "$state" = COMPLETED ] && [ "$n_srun" = 2 ] && [ "$n_mpirun" = 2 ]; then ok harness-mpi
   else fail harness-mpi "state $state, srun ranks $n_srun/2, mpirun ranks $n_mpirun/2; $(tail_of "hello-$id.out")"; fi
+  if [ "$SLURM_HARNESS_NODES" -ge 2 ]; then
+    # Two "nodes" on one host: Open MPI's shared-memory transport between them fails; TCP works.
+    id=$(OMPI_MCA_btl=self,tcp sbatch --parsable --nodes=2 --ntasks-per-node=1 --output="hello2-%j.out" \
+         --wrap "srun --mpi=pmix --label $work/hello")
+    state=$(wait_job "$id" 90)
+    n=$(grep -cE '^[01]: hello from rank [01] of 2, allreduce 2$' "hello2-$id.out")
+    if [ "$state" = COMPLETED ] && [ "$n" = 2 ]; then ok harness-mpi-2nodes
+    else fail harness-mpi-2nodes "state $state, ranks $n/2; $(tail_of "hello2-$id.out")"; fi
+  fi
 else
   fail harness-mpi "mpicc failed: $(cat mpicc.err)"
 fi
@@ -170,10 +183,11 @@ else
 fi
 
 EPOCHS=3
-train_job() {   # output-dir -> job id
-  env DATA="$work/shards" OUTPUT="$1" CONFIG=bert-tiny EPOCHS=$EPOCHS BATCH_SIZE=8 LR=1e-3 \
+train_job() {   # output-dir [sbatch flags…] -> job id   (default: 1 node x 2 tasks)
+  local out=$1; shift
+  env DATA="$work/shards" OUTPUT="$out" CONFIG=bert-tiny EPOCHS=$EPOCHS BATCH_SIZE=8 LR=1e-3 \
       BERT_PRETRAIN="$bin/bert-pretrain" \
-      sbatch --parsable --ntasks-per-node=2 --output="$1.out" "$repo/jobs/pretrain.sbatch"
+      sbatch --parsable --nodes=1 --ntasks-per-node=2 "$@" --output="$out.out" "$repo/jobs/pretrain.sbatch"
 }
 all_epochs() {  # run-dir
   local e
@@ -194,6 +208,19 @@ if [ $have_corpus -eq 1 ] && [ $have_train -eq 1 ]; then
      && "$bin/bert-pretrain" evaluate --checkpoint "$last" --data "$work/shards" --json > eval.json 2>eval.err \
      && grep -q '"mlm_loss"' eval.json; then ok pretrain
   else fail pretrain "state $state; $(tail_of "$work/run-a.out") $(cat eval.err 2>/dev/null)"; fi
+
+  # pretrain-2nodes: the same run as 2 nodes x 1 task (TCP between them): the same 2-rank arithmetic
+  if [ "$SLURM_HARNESS_NODES" -ge 2 ]; then
+    id=$(OMPI_MCA_btl=self,tcp train_job "$work/run-n" --nodes=2 --ntasks-per-node=1)
+    state=$(wait_job "$id" 600)
+    if [ "$state" != COMPLETED ] || ! all_epochs "$work/run-n"; then
+      fail pretrain-2nodes "state $state; $(tail_of "$work/run-n.out")"
+    elif ! grep -q "on 2 node(s), 2 rank(s)" "$work/run-n.out"; then
+      fail pretrain-2nodes "the job did not run on 2 nodes; $(tail_of "$work/run-n.out")"
+    elif ! diff <(metrics_sans_timing "$work/run-a/metrics.csv") <(metrics_sans_timing "$work/run-n/metrics.csv") > metrics-n.diff; then
+      fail pretrain-2nodes "metrics differ from the 1-node run: $(head -6 metrics-n.diff)"
+    else ok pretrain-2nodes; fi
+  fi
 
   # preempt-resume: USR1 to the batch shell once the first epoch's checkpoint exists
   id=$(train_job "$work/run-b")
@@ -235,6 +262,7 @@ if [ $have_corpus -eq 1 ] && [ $have_train -eq 1 ]; then
   fi
 else
   skip pretrain "bert-pretrain train/evaluate or the shards are not available"
+  [ "$SLURM_HARNESS_NODES" -ge 2 ] && skip pretrain-2nodes "bert-pretrain train/evaluate or the shards are not available"
   skip preempt-resume "bert-pretrain train/evaluate or the shards are not available"
   skip pipeline "bert-pretrain train/evaluate or the shards are not available"
 fi
