@@ -191,7 +191,10 @@ public final class ShardWriter {
         guard let file else { throw ShardError(path: path, reason: "close called twice") }
         do {
             try flush()
-            for dataset in datasets.values { try dataset.close() }
+            // In a fixed order: closing flushes each dataset's chunks, which allocates file space,
+            // and a Dictionary's order changes from process to process (identical shards must be
+            // byte-identical).
+            for dataset in ShardDataset.allCases { try datasets[dataset]!.close() }
             datasets = [:]
             try file.close()
             self.file = nil
