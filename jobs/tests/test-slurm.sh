@@ -11,6 +11,7 @@
 #   harness-mpi-2nodes   the same across the harness's two nodes (two slurmd on this host)
 #   typo-pretrain        pretrain.sbatch with a misspelt DATA path fails at once, message in its output
 #   typo-build           build-corpus.sbatch with a misspelt INPUT path: the same
+#   requeue-srun/-mpirun pretrain.sbatch's USR1 -> requeue -> --resume path with a stand-in rank program
 #   build-corpus         build-corpus.sbatch on 2 tasks turns a tiny corpus into shards
 #   pretrain             pretrain.sbatch on 2 tasks trains a tiny model; every epoch's checkpoint,
 #                        metrics.csv, loss.svg; `bert-pretrain evaluate` reads the last checkpoint
@@ -67,7 +68,10 @@ wait_until() {  # timeout-seconds command… : polls the command every 0.5 s
   for ((i = 0; i < limit * 2; i++)); do "$@" && return 0; sleep 0.5; done
   return 1
 }
-outfile() { job_field "$1" StdOut; }
+# A requeued job waits ~120 s (BeginTime). Release it at once, but in the next second: slurmd
+# rejects a launch whose credential is from the same second as the requeue's revocation
+# ("Job credential revoked").
+release() { sleep 1.5; scontrol update jobid="$1" StartTime=now; }
 tail_of() { echo "--- last lines of $1:"; tail -n "${2:-15}" "$1" 2>/dev/null | sed 's/^/    /'; }
 
 binary_works() {   # name subcommand: the binary exists and its subcommand is more than a placeholder
@@ -163,6 +167,47 @@ typo_test() {   # name script var value expected-message
 typo_test typo-pretrain pretrain.sbatch DATA "$work/shardz" "error: DATA=$work/shardz: no such directory"
 typo_test typo-build build-corpus.sbatch INPUT "$work/corpsu" "error: INPUT=$work/corpsu: no such file or directory"
 
+# ---- requeue-srun / requeue-mpirun: pretrain.sbatch's USR1 -> checkpoint -> requeue -> --resume path,
+# with a stand-in for bert-pretrain that keeps its signal contract (on USR1: write a checkpoint with
+# a trainer state, exit 0; with --resume: finish). This proves the script and both launchers forward
+# the signal, independently of the trainer; preempt-resume below repeats it with the real one.
+cat > standin.sh <<'EOF'
+#!/bin/bash
+out=""; resume=0; prev=""
+for a in "$@"; do [ "$prev" = --output ] && out=$a; [ "$a" = --resume ] && resume=1; prev=$a; done
+rank=${OMPI_COMM_WORLD_RANK:-${SLURM_PROCID:-x}}   # mpirun's first: the batch shell's SLURM_PROCID leaks into mpirun's ranks
+trap 'echo "rank $rank: checkpoint and stop"; [ "$rank" = 0 ] && mkdir -p "$out/step-0000007" && touch "$out/step-0000007/trainer-state.json"; exit 0' USR1
+echo "$*" > "$out/args-restart${SLURM_RESTART_COUNT:-0}-rank$rank"
+if [ $resume = 1 ]; then [ "$rank" = 0 ] && mkdir -p "$out/epoch-0001" && touch "$out/epoch-0001/model.safetensors"; exit 0; fi
+for _ in $(seq 1200); do sleep 0.1; done
+exit 3
+EOF
+chmod +x standin.sh
+mkdir -p fake-shards && : > fake-shards/part-00000-training.hdf5
+requeue_test() {   # name launcher
+  local name=$1 out=$work/$1 id why=""
+  id=$(env DATA="$work/fake-shards" OUTPUT="$out" CONFIG=bert-tiny EPOCHS=1 BERT_PRETRAIN="$work/standin.sh" LAUNCHER=$2 \
+       sbatch --parsable --nodes=1 --ntasks-per-node=2 --output="$out.out" "$repo/jobs/pretrain.sbatch")
+  wait_until 60 test -e "$out/args-restart0-rank1" -a -e "$out/args-restart0-rank0" || why="ranks did not start"
+  if [ -z "$why" ]; then
+    scancel -s USR1 -b "$id"
+    if wait_until 60 bash -c "scontrol show job -o $id | grep -q 'JobState=PENDING.*Restarts=1'"; then
+      release "$id"
+    else why="no requeue after USR1 (state $(job_field "$id" JobState))"; fi
+  fi
+  state=$(wait_job "$id" 120)
+  if [ -n "$why" ]; then :
+  elif [ "$state" != COMPLETED ]; then why="final state $state"
+  elif grep -q -- --resume "$out/args-restart0-rank0"; then why="the first start already had --resume"
+  elif ! grep -q -- --resume "$out/args-restart1-rank0" || ! grep -q -- --resume "$out/args-restart1-rank1"; then why="the restart lacks --resume on some rank"
+  elif [ "$(grep -cE 'rank [01]: checkpoint and stop' "$out.out")" != 2 ]; then why="USR1 did not reach both ranks"
+  elif ! grep -q "requeueing job $id" "$out.out"; then why="no requeue message"
+  fi
+  if [ -z "$why" ]; then ok "$name"; else fail "$name" "$why; $(tail_of "$out.out" 20)"; fi
+}
+requeue_test requeue-srun srun
+requeue_test requeue-mpirun mpirun
+
 # ---- The real pipeline on tiny data.
 have_corpus=0; have_train=0
 binary_works bert-corpus build && binary_works bert-corpus vocab && have_corpus=1
@@ -230,7 +275,7 @@ if [ $have_corpus -eq 1 ] && [ $have_train -eq 1 ]; then
     scancel -s USR1 -b "$id"
     # The script requeues itself; Slurm holds a requeued job ~120 s (BeginTime): release it now.
     if wait_until 120 bash -c "[ \"\$(scontrol show job -o $id | grep -o 'Restarts=[0-9]*')\" = Restarts=1 ] && scontrol show job -o $id | grep -q 'JobState=PENDING'"; then
-      scontrol update jobid="$id" StartTime=now
+      release "$id"
     else why="job did not requeue itself after USR1 (state $(job_field "$id" JobState))"; fi
   fi
   state=$(wait_job "$id" 600)
