@@ -11,8 +11,8 @@
 //   segment-ids         0 over [CLS] A [SEP], then 1 over B [SEP] (A and B non-empty)
 //   masked-positions    strictly ascending, inside the real length, never [CLS], [SEP] or padding,
 //                       0-padded after the last (masked_lm_ids 0 there too)
-//   prediction-count    1 ≤ predictions ≤ P; with masked_lm_prob known, ≤ min(P, max(1, round(len × prob)))
-//                       and, without whole-word masking, equal to it
+//   prediction-count    1 ≤ predictions ≤ P; with masked_lm_prob known, ≤ min(P, len − 3, max(1, round(len × prob)))
+//                       and, without whole-word masking, equal to it (len − 3: all tokens but [CLS] and two [SEP])
 //   ids-in-vocab        every id in input_ids and masked_lm_ids is in [0, vocab size); originals are not [CLS]/[SEP]
 //   next-sentence-label 0 or 1
 //
@@ -174,9 +174,10 @@ public struct ShardValidator {
         // prediction-count
         guard count >= 1 else { return fail(.predictionCount, "no masked positions") }
         if let maskedLMProb {
-            let wanted = Self.predictionsWanted(length: length, maskedLMProb: maskedLMProb, maxPredictions: P)
+            // Google stops when the candidates (all but [CLS] and the two [SEP]) run out.
+            let wanted = min(length - 3, Self.predictionsWanted(length: length, maskedLMProb: maskedLMProb, maxPredictions: P))
             if count > wanted || (wholeWordMask == false && count != wanted) {
-                return fail(.predictionCount, "\(count) predictions for \(length) tokens, expected \(wholeWordMask == false ? "" : "at most ")\(wanted) = min(\(P), max(1, round(\(length) × \(maskedLMProb))))")
+                return fail(.predictionCount, "\(count) predictions for \(length) tokens, expected \(wholeWordMask == false ? "" : "at most ")\(wanted) = min(\(P), \(length - 3) candidates, max(1, round(\(length) × \(maskedLMProb))))")
             }
         }
 

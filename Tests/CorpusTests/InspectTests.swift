@@ -136,6 +136,15 @@ final class InspectTests: XCTestCase {
         let nowwm = ShardInspector.inspect(path: dir + "/nowwm.hdf5", vocabulary: fixtureTokens, show: 0)
         XCTAssertEqual(nowwm.firstViolations.map(\.rule), [.predictionCount])
         XCTAssertEqual(nowwm.firstViolations.first?.instance, 0)
+        // masked_lm_prob 0.9: wanted round(0.9 × len) exceeds the candidates (len − 3 = 5, 3, 2); Google stops there.
+        var all = base
+        all.maskedPositions = [1, 2, 3, 1, 3, 4, 1, 3, 0]   // P = 3: only up to 3 fit; instance 0 keeps 3 of its 5
+        all.maskedIds = [5, 6, 7, 10, 11, 12, 5, 9, 0]
+        for (t, id) in [(1, 4), (2, 4), (3, 4)] { all.inputIds[t] = Int32(id) }
+        for (t, id) in [(8 + 1, 4), (8 + 3, 4), (8 + 4, 4)] { all.inputIds[t] = Int32(id) }
+        try writeRawShard(all, to: dir + "/high.hdf5", attributes: ["masked_lm_prob": .double(0.9), "whole_word_mask": .int(0)])
+        let high = ShardInspector.inspect(path: dir + "/high.hdf5", vocabulary: fixtureTokens, show: 0)
+        XCTAssertTrue(high.isValid, "\(high.firstViolations)")
         XCTAssertEqual(ShardValidator.predictionsWanted(length: 10, maskedLMProb: 0.25, maxPredictions: 20), 2, "2.5 rounds to even")
         XCTAssertEqual(ShardValidator.predictionsWanted(length: 14, maskedLMProb: 0.25, maxPredictions: 20), 4, "3.5 rounds to even")
         XCTAssertEqual(ShardValidator.predictionsWanted(length: 512, maskedLMProb: 0.15, maxPredictions: 20), 20)

@@ -148,6 +148,9 @@ final class ShardTests: XCTestCase {
 
     func testReaderErrorsNameTheFile() throws {
         let dir = try makeTemporaryFolder(self)
+        XCTAssertThrowsError(try ShardWriter(path: dir + "/no/such/dir/x.hdf5", maxSeqLength: 8, maxPredictions: 2, attributes: [:])) { error in
+            XCTAssertTrue("\(error)".hasPrefix(dir + "/no/such/dir/x.hdf5: cannot create shard"), "\(error)")
+        }
         XCTAssertThrowsError(try ShardReader(path: dir + "/none.hdf5")) { error in
             XCTAssertTrue("\(error)".contains(dir + "/none.hdf5") && "\(error)".contains("no such file"), "\(error)")
         }

@@ -1,0 +1,92 @@
+// Multi-head self-attention core (between the fused QKV projection and the output dense).
+// Legend: B batch, T sequence, A heads, D head size, H = A·D.
+//   qkv   [B, T, 3H]  rows of [q | k | v]; head h of q is columns h·D..<(h+1)·D (row stride 3H)
+//   probs [B, A, T, T] softmax(q·kᵀ/√D + maskBias) — kept for backward
+//   keep  [B, A, T, T] dropout mask bytes of the probabilities (only when p > 0)
+//   ctx   [B, T, H]   (dropped-out probs)·v, heads side by side as HF's context layer
+// Every product is a GEMM on a strided view of qkv (lda = 3H): no per-head copies.
+// maskBias[B, T] is 0 for real keys and −10000 for padded ones (HF's extended attention mask).
+
+struct AttentionShape {
+    let batch: Int, seq: Int, heads: Int, headSize: Int
+    var hidden: Int { heads * headSize }
+    var scale: Float { 1 / Float(headSize).squareRoot() }
+}
+
+/// scratch: [T, T] floats (the dropped-out probabilities of one head).
+func attentionForward(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, keep: UnsafeMutablePointer<UInt8>,
+                      qkv: UnsafePointer<Float>, maskBias: UnsafePointer<Float>, shape s: AttentionShape,
+                      dropProbability p: Float, generator: DropoutGenerator, scratch: UnsafeMutablePointer<Float>) {
+    let T = s.seq, D = s.headSize, H = s.hidden, rowStride = 3 * H
+    for b in 0..<s.batch {
+        let base = qkv + b * T * rowStride
+        let bias = maskBias + b * T
+        for h in 0..<s.heads {
+            let q = base + h * D, k = base + H + h * D, v = base + 2 * H + h * D
+            let pbh = probs + ((b * s.heads + h) * T * T)
+            // scores[T, T] = q·kᵀ/√D
+            sgemm(transB: true, m: T, n: T, k: D, alpha: s.scale, a: q, lda: rowStride, b: k, ldb: rowStride,
+                  c: pbh, ldc: T)
+            for i in 0..<T { softmaxRow(pbh + i * T, bias: bias, count: T) }
+            var weights = UnsafePointer(pbh)
+            if p > 0 {
+                let kbh = keep + ((b * s.heads + h) * T * T)
+                generator.fillMask(kbh, count: T * T, dropProbability: p)
+                dropoutApply(pbh, mask: kbh, count: T * T, dropProbability: p, into: scratch)
+                weights = UnsafePointer(scratch)
+            }
+            // ctx[T, D] (row stride H) = weights[T, T]·v[T, D]
+            sgemm(m: T, n: D, k: T, a: weights, lda: T, b: v, ldb: rowStride, c: ctx + b * T * H + h * D, ldc: H)
+        }
+    }
+}
+
+/// row[i] = softmax(row + bias)[i], in place.
+@inline(__always)
+private func softmaxRow(_ row: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count n: Int) {
+    var maxValue = -Float.infinity
+    for j in 0..<n { row[j] += bias[j]; maxValue = max(maxValue, row[j]) }
+    var sum: Float = 0
+    for j in 0..<n { let e = fastExp(row[j] - maxValue); row[j] = e; sum += e }
+    let inverse = 1 / sum
+    for j in 0..<n { row[j] *= inverse }
+}
+
+/// dqkv[B, T, 3H] (overwritten) from dctx[B, T, H]. scratch: 2·[T, T] floats.
+func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dctx: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
+                       probs: UnsafePointer<Float>, keep: UnsafePointer<UInt8>, shape s: AttentionShape,
+                       dropProbability p: Float, scratch: UnsafeMutablePointer<Float>) {
+    let T = s.seq, D = s.headSize, H = s.hidden, rowStride = 3 * H
+    let dWeights = scratch, dropped = scratch + T * T
+    for b in 0..<s.batch {
+        let base = qkv + b * T * rowStride, dBase = dqkv + b * T * rowStride
+        for h in 0..<s.heads {
+            let q = base + h * D, k = base + H + h * D, v = base + 2 * H + h * D
+            let dq = dBase + h * D, dk = dBase + H + h * D, dv = dBase + 2 * H + h * D
+            let pbh = probs + ((b * s.heads + h) * T * T)
+            let dc = dctx + b * T * H + h * D
+            // dWeights[T, T] = dctx·vᵀ
+            sgemm(transB: true, m: T, n: T, k: D, a: dc, lda: H, b: v, ldb: rowStride, c: dWeights, ldc: T)
+            var weights = pbh
+            if p > 0 {
+                let kbh = keep + ((b * s.heads + h) * T * T)
+                dropoutApply(pbh, mask: kbh, count: T * T, dropProbability: p, into: dropped)
+                dropoutApply(dWeights, mask: kbh, count: T * T, dropProbability: p)
+                weights = UnsafePointer(dropped)
+            }
+            // dv[T, D] = weightsᵀ·dctx
+            sgemm(transA: true, m: T, n: D, k: T, a: weights, lda: T, b: dc, ldb: H, c: dv, ldc: rowStride)
+            // softmax backward, in place: dScores = P ⊙ (dP − Σ_j dP·P)
+            for i in 0..<T {
+                let pr = pbh + i * T, dr = dWeights + i * T
+                var dot: Float = 0
+                for j in 0..<T { dot += pr[j] * dr[j] }
+                for j in 0..<T { dr[j] = pr[j] * (dr[j] - dot) }
+            }
+            // dq = dScores·k/√D, dk = dScoresᵀ·q/√D
+            sgemm(m: T, n: D, k: T, alpha: s.scale, a: dWeights, lda: T, b: k, ldb: rowStride, c: dq, ldc: rowStride)
+            sgemm(transA: true, m: T, n: D, k: T, alpha: s.scale, a: dWeights, lda: T, b: q, ldb: rowStride,
+                  c: dk, ldc: rowStride)
+        }
+    }
+}

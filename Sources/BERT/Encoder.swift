@@ -1,0 +1,266 @@
+// BertEncoder: embeddings + transformer layers, giving hidden states [B, T, H]. Reusable
+// under any head (pretraining now, sequence classification next): a head reads
+// `hiddenStates` after `forward`, and hands `backward` the gradient of its loss there.
+//
+// Legend: B batch, T sequence, H hidden, I intermediate, A heads, D = H/A, L layers.
+// Every activation is allocated once for (maxBatch, maxSeqLength); a step only writes.
+// What one layer keeps for backward (per token: 8H + I floats, 2H bytes; plus A·T² floats
+// and bytes of attention probabilities and their dropout mask):
+//   input   [B·T, H]    previous layer's output (hidden[l])
+//   qkv     [B·T, 3H]   fused projection
+//   probs   [B, A, T, T], attnKeep bytes
+//   ctx     [B·T, H]    attention context
+//   attnKeep/outKeep bytes [B·T, H]: dropout masks after the two dense outputs
+//   ln1In   [B·T, H]    residual sum before the attention LayerNorm, ln1Mean/ln1Rstd [B·T]
+//   ln1Out  [B·T, H]
+//   ffnPre  [B·T, I]    intermediate pre-activation (GELU output is recomputed in backward)
+//   ln2In   [B·T, H], ln2Mean/ln2Rstd [B·T]; the LayerNorm output is hidden[l+1]
+
+/// The pad token id of every BERT vocabulary we read (HF `pad_token_id`, written as 0 in config.json).
+let bertPadTokenId: Int32 = 0
+
+public final class BertEncoder {
+    public let config: BertConfig
+    public let layout: ParameterLayout
+    public let maxBatch: Int, maxSeqLength: Int
+    /// Parameters and gradients are owned by the model that holds this encoder.
+    let parameters: UnsafeMutablePointer<Float>
+    let gradients: UnsafeMutablePointer<Float>
+    let generator: DropoutGenerator
+
+    // Shape of the last forward.
+    public private(set) var batchSize = 0, seqLength = 0
+    private var training = false
+    private var hiddenDrop: Float = 0, attentionDrop: Float = 0
+
+    // Inputs of the last forward (copied: backward needs the ids for the embedding scatter).
+    private let inputIds: UnsafeMutableBufferPointer<Int32>     // [B·T]
+    private let segmentIds: UnsafeMutableBufferPointer<Int32>   // [B·T]
+    private let maskBias: UnsafeMutableBufferPointer<Float>     // [B·T] 0 or −10000
+
+    // Embeddings.
+    private let embSum: UnsafeMutableBufferPointer<Float>       // [B·T, H] LayerNorm input
+    private let embMean, embRstd: UnsafeMutableBufferPointer<Float> // [B·T]
+    private let embKeep: UnsafeMutableBufferPointer<UInt8>      // [B·T, H]
+    /// hidden[0] = embeddings output, hidden[l+1] = layer l output; each [B·T, H].
+    private var hidden: [UnsafeMutableBufferPointer<Float>] = []
+    private var layers: [LayerActivations] = []
+
+    // Scratch shared by all layers (overwritten by each).
+    private let geluOut: UnsafeMutableBufferPointer<Float>      // [B·T, I]
+    private let dFfn: UnsafeMutableBufferPointer<Float>         // [B·T, I]
+    private let dQkv: UnsafeMutableBufferPointer<Float>         // [B·T, 3H]
+    private let dA, dB, dLn1Out, dTmp: UnsafeMutableBufferPointer<Float> // [B·T, H] each
+    private let attnScratch: UnsafeMutableBufferPointer<Float>  // 2·[T, T]
+
+    /// Bytes of activations and scratch (what `forward`/`backward` touch besides parameters).
+    public let activationBytes: Int
+    private let arena = Arena()
+
+    struct LayerActivations {
+        let qkv, probs, ctx, ln1In, ln1Mean, ln1Rstd, ln1Out, ffnPre, ln2In, ln2Mean, ln2Rstd: UnsafeMutableBufferPointer<Float>
+        let probsKeep, attnKeep, outKeep: UnsafeMutableBufferPointer<UInt8>
+    }
+
+    init(config: BertConfig, layout: ParameterLayout, parameters: UnsafeMutablePointer<Float>,
+         gradients: UnsafeMutablePointer<Float>, generator: DropoutGenerator, maxBatch: Int, maxSeqLength: Int) {
+        self.config = config
+        self.layout = layout
+        self.parameters = parameters
+        self.gradients = gradients
+        self.generator = generator
+        self.maxBatch = maxBatch
+        self.maxSeqLength = maxSeqLength
+        let N = maxBatch * maxSeqLength, H = config.hiddenSize, I = config.intermediateSize
+        let A = config.numAttentionHeads, T = maxSeqLength
+        let hasHiddenDropout = config.hiddenDropoutProb > 0, hasAttentionDropout = config.attentionProbsDropoutProb > 0
+        let a = arena
+        inputIds = a.allocate(Int32.self, count: N)
+        segmentIds = a.allocate(Int32.self, count: N)
+        maskBias = a.allocate(Float.self, count: N)
+        embSum = a.allocate(Float.self, count: N * H)
+        embMean = a.allocate(Float.self, count: N)
+        embRstd = a.allocate(Float.self, count: N)
+        embKeep = a.allocate(UInt8.self, count: hasHiddenDropout ? N * H : 0)
+        hidden = (0...config.numHiddenLayers).map { _ in a.allocate(Float.self, count: N * H) }
+        layers = (0..<config.numHiddenLayers).map { _ in
+            LayerActivations(
+                qkv: a.allocate(Float.self, count: N * 3 * H), probs: a.allocate(Float.self, count: maxBatch * A * T * T),
+                ctx: a.allocate(Float.self, count: N * H), ln1In: a.allocate(Float.self, count: N * H),
+                ln1Mean: a.allocate(Float.self, count: N), ln1Rstd: a.allocate(Float.self, count: N),
+                ln1Out: a.allocate(Float.self, count: N * H), ffnPre: a.allocate(Float.self, count: N * I),
+                ln2In: a.allocate(Float.self, count: N * H),
+                ln2Mean: a.allocate(Float.self, count: N), ln2Rstd: a.allocate(Float.self, count: N),
+                probsKeep: a.allocate(UInt8.self, count: hasAttentionDropout ? maxBatch * A * T * T : 0),
+                attnKeep: a.allocate(UInt8.self, count: hasHiddenDropout ? N * H : 0),
+                outKeep: a.allocate(UInt8.self, count: hasHiddenDropout ? N * H : 0))
+        }
+        geluOut = a.allocate(Float.self, count: N * I)
+        dFfn = a.allocate(Float.self, count: N * I)
+        dQkv = a.allocate(Float.self, count: N * 3 * H)
+        dA = a.allocate(Float.self, count: N * H)
+        dB = a.allocate(Float.self, count: N * H)
+        dLn1Out = a.allocate(Float.self, count: N * H)
+        dTmp = a.allocate(Float.self, count: N * H)
+        attnScratch = a.allocate(Float.self, count: 2 * T * T)
+        activationBytes = a.bytes
+    }
+
+    /// The last layer's output [B·T, H] of the last forward.
+    public var hiddenStates: UnsafeMutablePointer<Float> { hidden[config.numHiddenLayers].baseAddress! }
+
+    private var eps: Float { Float(config.layerNormEps) }
+
+    /// Checks every input before touching any buffer; errors name the sequence and position.
+    public func validate(inputIds ids: UnsafePointer<Int32>, segmentIds segs: UnsafePointer<Int32>,
+                         inputMask mask: UnsafePointer<Int32>, batchSize B: Int, seqLength T: Int) throws {
+        if B > maxBatch || B < 1 { throw BertInputError.batchTooLarge(batch: B, capacity: maxBatch) }
+        if T > maxSeqLength || T > config.maxPositionEmbeddings || T < 1 {
+            throw BertInputError.sequenceTooLong(length: T, capacity: maxSeqLength, maxPositionEmbeddings: config.maxPositionEmbeddings)
+        }
+        for b in 0..<B {
+            var real = false
+            for t in 0..<T {
+                let i = b * T + t
+                if ids[i] < 0 || Int(ids[i]) >= config.vocabSize {
+                    throw BertInputError.tokenOutOfRange(sequence: b, position: t, id: ids[i], vocabSize: config.vocabSize)
+                }
+                if segs[i] < 0 || Int(segs[i]) >= config.typeVocabSize {
+                    throw BertInputError.segmentOutOfRange(sequence: b, position: t, id: segs[i], typeVocabSize: config.typeVocabSize)
+                }
+                if mask[i] != 0 && mask[i] != 1 { throw BertInputError.attentionMaskInvalid(sequence: b, position: t, value: mask[i]) }
+                real = real || mask[i] == 1
+            }
+            if !real { throw BertInputError.noRealToken(sequence: b) }
+        }
+    }
+
+    /// Runs embeddings and every layer; result in `hiddenStates`. Inputs are [B, T] row-major.
+    public func forward(inputIds ids: UnsafePointer<Int32>, segmentIds segs: UnsafePointer<Int32>,
+                        inputMask mask: UnsafePointer<Int32>, batchSize B: Int, seqLength T: Int, training: Bool) throws {
+        try validate(inputIds: ids, segmentIds: segs, inputMask: mask, batchSize: B, seqLength: T)
+        batchSize = B
+        seqLength = T
+        self.training = training
+        hiddenDrop = training ? Float(config.hiddenDropoutProb) : 0
+        attentionDrop = training ? Float(config.attentionProbsDropoutProb) : 0
+        let N = B * T, H = config.hiddenSize, I = config.intermediateSize
+        inputIds.baseAddress!.update(from: ids, count: N)
+        segmentIds.baseAddress!.update(from: segs, count: N)
+        for i in 0..<N { maskBias[i] = mask[i] == 1 ? 0 : -10000 }
+
+        let p = parameters, e = layout.embeddings
+        embeddingSumForward(embSum.baseAddress!, inputIds: ids, segmentIds: segs, word: p + e.word, position: p + e.position,
+                            tokenType: p + e.tokenType, batch: B, seq: T, hidden: H)
+        let h0 = hidden[0].baseAddress!
+        layerNormForward(h0, mean: embMean.baseAddress!, rstd: embRstd.baseAddress!, embSum.baseAddress!,
+                         gamma: p + e.lnGamma, beta: p + e.lnBeta, rows: N, channels: H, eps: eps)
+        if hiddenDrop > 0 {
+            generator.fillMask(embKeep.baseAddress!, count: N * H, dropProbability: hiddenDrop)
+            dropoutApply(h0, mask: embKeep.baseAddress!, count: N * H, dropProbability: hiddenDrop)
+        }
+
+        let shape = AttentionShape(batch: B, seq: T, heads: config.numAttentionHeads, headSize: config.headSize)
+        for (l, w) in layout.layers.enumerated() {
+            let act = layers[l], x = hidden[l].baseAddress!, out = hidden[l + 1].baseAddress!
+            let tmp = dTmp.baseAddress!   // forward scratch [N, H] for the dense outputs
+            // Attention: qkv = x·Wqkvᵀ + b; ctx = attention(qkv); tmp = ctx·Woᵀ + b
+            linearForward(act.qkv.baseAddress!, x, weight: p + w.qkvWeight, bias: p + w.qkvBias,
+                          rows: N, inFeatures: H, outFeatures: 3 * H)
+            attentionForward(ctx: act.ctx.baseAddress!, probs: act.probs.baseAddress!, keep: act.probsKeep.baseAddress!,
+                             qkv: act.qkv.baseAddress!, maskBias: maskBias.baseAddress!, shape: shape,
+                             dropProbability: attentionDrop, generator: generator, scratch: attnScratch.baseAddress!)
+            linearForward(tmp, act.ctx.baseAddress!, weight: p + w.attnOutWeight, bias: p + w.attnOutBias,
+                          rows: N, inFeatures: H, outFeatures: H)
+            // ln1In = dropout(tmp) + x; ln1Out = LayerNorm(ln1In)
+            residualWithDropout(act.ln1In.baseAddress!, tmp, keep: act.attnKeep.baseAddress!, residual: x, count: N * H)
+            layerNormForward(act.ln1Out.baseAddress!, mean: act.ln1Mean.baseAddress!, rstd: act.ln1Rstd.baseAddress!,
+                             act.ln1In.baseAddress!, gamma: p + w.attnLnGamma, beta: p + w.attnLnBeta,
+                             rows: N, channels: H, eps: eps)
+            // Feed-forward: ffnPre = ln1Out·Wiᵀ + b; tmp = gelu(ffnPre)·Wo2ᵀ + b
+            linearForward(act.ffnPre.baseAddress!, act.ln1Out.baseAddress!, weight: p + w.interWeight, bias: p + w.interBias,
+                          rows: N, inFeatures: H, outFeatures: I)
+            geluForward(geluOut.baseAddress!, act.ffnPre.baseAddress!, count: N * I, activation: config.hiddenAct)
+            linearForward(tmp, geluOut.baseAddress!, weight: p + w.outWeight, bias: p + w.outBias,
+                          rows: N, inFeatures: I, outFeatures: H)
+            // ln2In = dropout(tmp) + ln1Out; out = LayerNorm(ln2In)
+            residualWithDropout(act.ln2In.baseAddress!, tmp, keep: act.outKeep.baseAddress!, residual: act.ln1Out.baseAddress!,
+                                count: N * H)
+            layerNormForward(out, mean: act.ln2Mean.baseAddress!, rstd: act.ln2Rstd.baseAddress!, act.ln2In.baseAddress!,
+                             gamma: p + w.outLnGamma, beta: p + w.outLnBeta, rows: N, channels: H, eps: eps)
+        }
+    }
+
+    /// out = dropout(x) + residual, drawing the mask into `keep` when hidden dropout is on.
+    private func residualWithDropout(_ out: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>,
+                                     keep: UnsafeMutablePointer<UInt8>, residual: UnsafePointer<Float>, count: Int) {
+        if hiddenDrop > 0 {
+            generator.fillMask(keep, count: count, dropProbability: hiddenDrop)
+            let scale = 1 / (1 - hiddenDrop)
+            for i in 0..<count { out[i] = x[i] * Float(keep[i]) * scale + residual[i] }
+        } else {
+            for i in 0..<count { out[i] = x[i] + residual[i] }
+        }
+    }
+
+    /// Backpropagates `dHidden` [B·T, H] (gradient of the loss at `hiddenStates`; consumed as
+    /// scratch) through every layer and the embeddings, accumulating into the gradients.
+    /// `gradientsReady` gets each layer's range (L−1 … 0), then the embeddings' range.
+    public func backward(dHidden: UnsafeMutablePointer<Float>, gradientsReady: ((Range<Int>) -> Void)?) {
+        let B = batchSize, T = seqLength, N = B * T, H = config.hiddenSize, I = config.intermediateSize
+        let p = parameters, g = gradients
+        let shape = AttentionShape(batch: B, seq: T, heads: config.numAttentionHeads, headSize: config.headSize)
+        var dOut = dHidden                  // gradient at the current layer's output
+        var dIn = dA.baseAddress!           // gradient at its input, written by this layer
+        let tmp = dTmp.baseAddress!, dl1 = dLn1Out.baseAddress!
+        for l in stride(from: config.numHiddenLayers - 1, through: 0, by: -1) {
+            let w = layout.layers[l], act = layers[l], x = hidden[l].baseAddress!
+            // LayerNorm 2: dOut → d(ln2In) in tmp
+            layerNormBackward(dx: tmp, dGamma: g + w.outLnGamma, dBeta: g + w.outLnBeta, dOut: dOut,
+                              x: act.ln2In.baseAddress!, mean: act.ln2Mean.baseAddress!, rstd: act.ln2Rstd.baseAddress!,
+                              gamma: p + w.outLnGamma, rows: N, channels: H)
+            // residual: d(ln1Out) = d(ln2In) + (FFN path, added below); FFN output grad = dropout(d(ln2In))
+            dl1.update(from: tmp, count: N * H)
+            if hiddenDrop > 0 { dropoutApply(tmp, mask: act.outKeep.baseAddress!, count: N * H, dropProbability: hiddenDrop) }
+            // Output dense: needs gelu(ffnPre) again (recomputed rather than stored: N·I floats per layer saved)
+            geluForward(geluOut.baseAddress!, act.ffnPre.baseAddress!, count: N * I, activation: config.hiddenAct)
+            linearBackward(dx: dFfn.baseAddress!, dWeight: g + w.outWeight, dBias: g + w.outBias, dOut: tmp,
+                           x: geluOut.baseAddress!, weight: p + w.outWeight, rows: N, inFeatures: I, outFeatures: H)
+            geluBackward(dFfn.baseAddress!, dOut: dFfn.baseAddress!, x: act.ffnPre.baseAddress!, count: N * I,
+                         activation: config.hiddenAct)
+            linearBackward(dx: dl1, accumulate: true, dWeight: g + w.interWeight, dBias: g + w.interBias, dOut: dFfn.baseAddress!,
+                           x: act.ln1Out.baseAddress!, weight: p + w.interWeight, rows: N, inFeatures: H, outFeatures: I)
+            // LayerNorm 1: d(ln1Out) → d(ln1In) = dIn (residual to x) and, through dropout, the attention output grad
+            layerNormBackward(dx: dIn, dGamma: g + w.attnLnGamma, dBeta: g + w.attnLnBeta, dOut: dl1,
+                              x: act.ln1In.baseAddress!, mean: act.ln1Mean.baseAddress!, rstd: act.ln1Rstd.baseAddress!,
+                              gamma: p + w.attnLnGamma, rows: N, channels: H)
+            if hiddenDrop > 0 {
+                dropoutApply(dIn, mask: act.attnKeep.baseAddress!, count: N * H, dropProbability: hiddenDrop, into: tmp)
+            } else {
+                tmp.update(from: dIn, count: N * H)
+            }
+            // Attention output dense: d(ctx) into dl1 (free now)
+            linearBackward(dx: dl1, dWeight: g + w.attnOutWeight, dBias: g + w.attnOutBias, dOut: tmp,
+                           x: act.ctx.baseAddress!, weight: p + w.attnOutWeight, rows: N, inFeatures: H, outFeatures: H)
+            attentionBackward(dqkv: dQkv.baseAddress!, dctx: dl1, qkv: act.qkv.baseAddress!, probs: act.probs.baseAddress!,
+                              keep: act.probsKeep.baseAddress!, shape: shape, dropProbability: attentionDrop,
+                              scratch: attnScratch.baseAddress!)
+            linearBackward(dx: dIn, accumulate: true, dWeight: g + w.qkvWeight, dBias: g + w.qkvBias, dOut: dQkv.baseAddress!,
+                           x: x, weight: p + w.qkvWeight, rows: N, inFeatures: H, outFeatures: 3 * H)
+            gradientsReady?(w.range)
+            // The next (lower) layer reads dIn as its output gradient; dOut's buffer becomes free.
+            let free = dOut == dHidden ? dB.baseAddress! : dOut
+            dOut = dIn
+            dIn = free
+        }
+        // Embeddings: dropout, LayerNorm, scatter into the tables.
+        let e = layout.embeddings
+        if hiddenDrop > 0 { dropoutApply(dOut, mask: embKeep.baseAddress!, count: N * H, dropProbability: hiddenDrop) }
+        layerNormBackward(dx: tmp, dGamma: g + e.lnGamma, dBeta: g + e.lnBeta, dOut: dOut, x: embSum.baseAddress!,
+                          mean: embMean.baseAddress!, rstd: embRstd.baseAddress!, gamma: p + e.lnGamma, rows: N, channels: H)
+        embeddingSumBackward(dWord: g + e.word, dPosition: g + e.position, dTokenType: g + e.tokenType, dOut: tmp,
+                             inputIds: inputIds.baseAddress!, segmentIds: segmentIds.baseAddress!,
+                             batch: B, seq: T, hidden: H, padTokenId: bertPadTokenId)
+        gradientsReady?(layout.embeddingRange)
+    }
+}
