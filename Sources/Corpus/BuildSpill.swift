@@ -39,6 +39,11 @@ extension CorpusBuilder {
         let work = splits.reduce(0) { $0 + $1.documentCount } * options.dupeFactor
         let meter = ProgressMeter(label: "instances", unit: "documents", total: Double(work), enabled: comm.isRoot)
         var done = 0
+        // Random B sentences touch pages anywhere in the stores. Above 16 MiB of stores, drop the
+        // touched pages every 4 documents so resident memory stays flat; below, keeping them costs
+        // less than the system calls (measured: 25% of the CPU time on a 4 MB corpus).
+        let storeBytes = splits.first.map { $0.stores.reduce(0) { $0 + $1.mappedBytes } } ?? 0
+        let releaseEvery = storeBytes > 16 << 20 ? 4 : Int.max
         for (split, documents) in splits.enumerated() where documents.documentCount > 0 {
             for pass in 0..<options.dupeFactor {
                 for i in stride(from: comm.rank, to: documents.documentCount, by: comm.size) {
@@ -63,7 +68,7 @@ extension CorpusBuilder {
                     done += comm.size
                     meter.update(Double(min(done, work)))
                     // Keep resident memory flat: the maps are re-read from the page cache as needed.
-                    if (done / comm.size) % 4 == 0 { documents.stores.forEach { $0.releasePages() } }
+                    if (done / comm.size) % releaseEvery == 0 { documents.stores.forEach { $0.releasePages() } }
                 }
             }
         }

@@ -167,6 +167,9 @@ public final class TokenStore {
 
     public var documentCount: Int { documentEnds.count }
 
+    /// Bytes mapped (tokens, sentence and document offsets).
+    public var mappedBytes: Int { tokenFile.bytes.count + sentenceFile.bytes.count + documentFile.bytes.count }
+
     /// See `MappedFile.releasePages`.
     public func releasePages() {
         tokenFile.releasePages()
