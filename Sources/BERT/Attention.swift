@@ -44,11 +44,10 @@ func attentionForward(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePoin
 /// row[i] = softmax(row + bias)[i], in place.
 @inline(__always)
 private func softmaxRow(_ row: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count n: Int) {
-    var maxValue = -Float.infinity
-    for j in 0..<n { row[j] += bias[j]; maxValue = max(maxValue, row[j]) }
-    var sum: Float = 0
-    for j in 0..<n { let e = fastExp(row[j] - maxValue); row[j] = e; sum += e }
-    let inverse = 1 / sum
+    for j in 0..<n { row[j] += bias[j] }
+    let maxValue = vectorMax(row, count: n)
+    for j in 0..<n { row[j] = fastExp(row[j] - maxValue) }
+    let inverse = 1 / vectorSum(row, count: n)
     for j in 0..<n { row[j] *= inverse }
 }
 
@@ -79,8 +78,7 @@ func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dctx: UnsafePointer<Fl
             // softmax backward, in place: dScores = P ⊙ (dP − Σ_j dP·P)
             for i in 0..<T {
                 let pr = pbh + i * T, dr = dWeights + i * T
-                var dot: Float = 0
-                for j in 0..<T { dot += pr[j] * dr[j] }
+                let dot = vectorDot(pr, dr, count: T)
                 for j in 0..<T { dr[j] = pr[j] * (dr[j] - dot) }
             }
             // dq = dScores·k/√D, dk = dScoresᵀ·q/√D

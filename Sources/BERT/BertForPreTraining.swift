@@ -203,7 +203,7 @@ public final class BertForPreTraining {
             layerNormBackward(dx: dB, dGamma: g + h.transformLnGamma, dBeta: g + h.transformLnBeta, dOut: dA,
                               x: mlmAct.baseAddress!, mean: mlmMean.baseAddress!, rstd: mlmRstd.baseAddress!,
                               gamma: p + h.transformLnGamma, rows: m, channels: H)
-            geluBackward(dB, dOut: dB, x: mlmPre.baseAddress!, count: m * H, activation: config.hiddenAct)
+            geluBackward(dB, x: mlmPre.baseAddress!, count: m * H, activation: config.hiddenAct)
             linearBackward(dx: dA, dWeight: g + h.transformWeight, dBias: g + h.transformBias, dOut: dB,
                            x: mlmIn.baseAddress!, weight: p + h.transformWeight, rows: m, inFeatures: H, outFeatures: H)
             // Scatter back to the hidden rows (a position may be listed twice: accumulate).
@@ -225,14 +225,14 @@ func crossEntropyForward(_ logits: UnsafeMutablePointer<Float>, labels: UnsafePo
                          lossSum: inout Double, correct: inout Int) {
     for r in 0..<n {
         let row = logits + r * c
-        var maxValue = -Float.infinity, argMax = 0
-        for j in 0..<c where row[j] > maxValue { maxValue = row[j]; argMax = j }
-        var sum: Float = 0
-        for j in 0..<c { let e = fastExp(row[j] - maxValue); row[j] = e; sum += e }
+        let maxValue = vectorMax(row, count: c)
         let label = Int(labels[r])
+        // Correct when the label is the first arg-max (torch.argmax picks the first of ties).
+        if row[label] == maxValue && !(0..<label).contains(where: { row[$0] == maxValue }) { correct += 1 }
+        for j in 0..<c { row[j] = fastExp(row[j] - maxValue) }
+        let sum = vectorSum(row, count: c)
         // −log softmax[label] = log Σ e^(z − max) − (z_label − max); row[label] holds e^(z_label − max).
         lossSum += Foundation.log(Double(sum)) - Foundation.log(Double(row[label]))
-        if argMax == label { correct += 1 }
         let inverse = 1 / sum
         for j in 0..<c { row[j] *= inverse }
     }

@@ -226,7 +226,7 @@ public final class BertEncoder {
             geluForward(geluOut.baseAddress!, act.ffnPre.baseAddress!, count: N * I, activation: config.hiddenAct)
             linearBackward(dx: dFfn.baseAddress!, dWeight: g + w.outWeight, dBias: g + w.outBias, dOut: tmp,
                            x: geluOut.baseAddress!, weight: p + w.outWeight, rows: N, inFeatures: I, outFeatures: H)
-            geluBackward(dFfn.baseAddress!, dOut: dFfn.baseAddress!, x: act.ffnPre.baseAddress!, count: N * I,
+            geluBackward(dFfn.baseAddress!, x: act.ffnPre.baseAddress!, count: N * I,
                          activation: config.hiddenAct)
             linearBackward(dx: dl1, accumulate: true, dWeight: g + w.interWeight, dBias: g + w.interBias, dOut: dFfn.baseAddress!,
                            x: act.ln1Out.baseAddress!, weight: p + w.interWeight, rows: N, inFeatures: H, outFeatures: I)

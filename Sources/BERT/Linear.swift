@@ -28,9 +28,13 @@ func linearBackward(dx: UnsafeMutablePointer<Float>?, ldDx: Int? = nil, accumula
 }
 
 /// into[C] += Σ_r m[r, C]: a row-at-a-time loop, vectorised along the row.
+/// Threads take disjoint column ranges, so no two write the same sum.
 func columnSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int, into: UnsafeMutablePointer<Float>) {
-    for r in 0..<rows {
-        let row = m + r * columns
-        for c in 0..<columns { into[c] += row[c] }
+    let columnsPerChunk = max(1, 32_768 / max(1, rows))
+    Parallel.forEachChunk(columns, minimumChunk: columnsPerChunk) { range in
+        for r in 0..<rows {
+            let row = m + r * columns
+            for c in range { into[c] += row[c] }
+        }
     }
 }

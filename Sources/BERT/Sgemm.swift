@@ -26,7 +26,10 @@ func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
 
 /// OpenBLAS threads used by every later `sgemm` (process-wide).
 public enum BLAS {
-    public static func setThreads(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
+    public static func setThreads(_ count: Int) {
+        openblas_set_num_threads(Int32(max(1, count)))
+        Parallel.threads = max(1, count)
+    }
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
     /// Achieved GFLOP/s of one n×n×n product (2n³ FLOP), median of `repeats` after one warm-up.

@@ -13,7 +13,6 @@ public final class BertTokenizer {
     public static let maxInputCharsPerWord = 100
 
     private var basic: BasicTokenizer
-    private var ids: [Int32] = []
 
     public init(vocabulary: Vocabulary, lowerCase: Bool = true) {
         self.vocabulary = vocabulary
@@ -45,10 +44,11 @@ public final class BertTokenizer {
     }
 
     /// Appends the ids of UTF-8 `bytes` (invalid sequences replaced as Python's errors="replace" would) to `ids`.
-    /// A long text may be given in pieces cut at ASCII whitespace (space, tab, newline, CR): the result is the same.
+    /// A long text may be given in pieces cut at ASCII whitespace (space, tab, newline, CR), or where
+    /// TextSegmentReader cuts: the result is the same.
     public func encode(utf8 bytes: UnsafeBufferPointer<UInt8>, appendingTo ids: inout [Int32]) {
         var sink = WordPieceSink(vocabulary: vocabulary, ids: ids)
-        ids = []
+        ids = []   // the sink now holds the only reference: appending does not copy
         basic.run(bytes, into: &sink)
         ids = sink.ids
     }

@@ -7,10 +7,10 @@
 //      at context, and no special token contains one (BasicTokenizer.swift relies on the same fact);
 //   2. before or after a non-ASCII whitespace character or a CJK ideograph: both become word boundaries
 //      in the cleaning step, before normalisation, lower-casing and the special-token check;
-//   3. none within the buffer (a single "word" of more than a buffer of bytes, only in adversarial
-//      text): a cut at a character boundary, counted in `forcedCuts`; tokens right at such a cut may
-//      differ from the reference (the word there is far over 100 characters and would be [UNK] anyway
-//      unless it contains punctuation).
+//   3. between two printable ASCII characters, one of them punctuation (conditions in safeCut);
+//   4. none within the buffer (a buffer of text without whitespace, CJK or ASCII punctuation, only in
+//      adversarial text): a cut at a character boundary, counted in `forcedCuts`; tokens right at such a
+//      cut may differ from the reference.
 // Lines end at "\n" only; a "\r" or U+0085 inside a line is text.
 
 import Storage
@@ -98,6 +98,19 @@ public final class TextSegmentReader {
         }
     }
 
+    /// For rule 3: 0 = not usable beside a cut, 1 = letter or digit, 2 = punctuation.
+    private static let punctuationCutClass: [UInt8] = (0..<128).map { b -> UInt8 in
+        let properties = CharacterProperties.shared
+        guard b >= 0x21 && b <= 0x7E && b != 0x5B && b != 0x5D else { return 0 }
+        let f = properties.flags(UInt32(b))
+        if f.contains(.caseIgnorable) { return 0 }
+        return f.contains(.punctuation) ? 2 : 1
+    }
+
+    @inline(__always) private static func punctuationCutSide(_ b: UInt8) -> UInt8 {
+        b < 0x80 ? punctuationCutClass[Int(b)] : 0
+    }
+
     /// The end of the longest safe prefix of the full buffer (> 0).
     private func safeCut() -> Int {
         // 1. After the last ASCII space, tab or CR.
@@ -135,6 +148,17 @@ public final class TextSegmentReader {
             }
         }
         if lastSafe > 0 { return lastSafe }
+        // 3. Between two printable ASCII characters x|y, one of them punctuation: a word boundary after the
+        //    punctuation split; neither is deleted by cleaning, composes with the other, or is case-ignorable
+        //    (so a Σ's Final_Sigma context stops at them); neither is "[" or "]", so no special token, raw or
+        //    after cleaning, can straddle the cut or appear at its edge.
+        i = end - 2
+        while i >= 0 {
+            let x = buffer[i], y = buffer[i + 1]
+            if Self.punctuationCutSide(x) != 0 && Self.punctuationCutSide(y) != 0
+                && (Self.punctuationCutSide(x) == 2 || Self.punctuationCutSide(y) == 2) { return i + 1 }
+            i -= 1
+        }
         forcedCuts += 1
         return lastBoundary > 0 ? lastBoundary : end
     }

@@ -70,6 +70,8 @@ final class BasicRulesTests: XCTestCase {
         XCTAssertEqual(basic("a\u{2028}b\u{2029}c"), ["a", "b", "c"])             // Zl/Zp: str.split() splits
         XCTAssertEqual(basic("a\rb\tc"), ["a", "b", "c"])
         XCTAssertEqual(basic("a\u{E000}b\u{378}c"), ["abc"])                      // Co and unassigned Cn deleted
+        // Unassigned in Unicode 14 (Python 3.11), assigned in 15/16 (Swift 6.3's stdlib says So): Python deletes them.
+        XCTAssertEqual(basic("a\u{1FAE8}b x\u{1FA89}y"), ["ab", "xy"])
     }
 
     func testLongWords() {

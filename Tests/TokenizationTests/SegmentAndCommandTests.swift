@@ -32,6 +32,37 @@ final class SegmentTests: XCTestCase {
         }
         XCTAssertGreaterThan(segmentedLines, 300)
     }
+
+    func segments(_ text: String, bufferSize: Int) throws -> (pieces: [String], forced: Int) {
+        var text = text
+        return try text.withUTF8 { bytes in
+            let reader = TextSegmentReader(bytes: bytes, bufferSize: bufferSize)
+            var pieces: [String] = []
+            while let segment = try reader.next() { pieces.append(String(decoding: segment.bytes, as: UTF8.self)) }
+            return (pieces, reader.forcedCuts)
+        }
+    }
+
+    func testCutsLoseNothingAndPreferSafeBoundaries() throws {
+        // ASCII spaces first; then next to CJK ideographs or Zs; U+0085 (deleted by cleaning) is not a boundary.
+        XCTAssertEqual(try segments("aaaa bbbb cccc dddd eeee\nx", bufferSize: 16).pieces, ["aaaa bbbb cccc ", "dddd eeee", "x"])
+        let cjk = try segments("aaaaaaa中bbbbbbbbbbbb", bufferSize: 16)
+        XCTAssertEqual(cjk.pieces, ["aaaaaaa中", "bbbbbbbbbbbb"])
+        XCTAssertEqual(cjk.forced, 0)
+        XCTAssertEqual(try segments("aaaaaaaaaa,bbbbbbbbbb", bufferSize: 16).pieces, ["aaaaaaaaaa,", "bbbbbbbbbb"])
+        // Not beside "[" or "]" (a special token could straddle) nor beside a case-ignorable "." (Final_Sigma).
+        XCTAssertEqual(try segments("aaaa-bbbbbbb[MASK]cc", bufferSize: 16).pieces, ["aaaa-", "bbbbbbb[MASK]cc"])
+        XCTAssertEqual(try segments("aaaa-bbbbbbbbbbb.cc", bufferSize: 16).pieces, ["aaaa-", "bbbbbbbbbbb.cc"])
+        let nel = try segments("aaaaaaa\u{85}bbbbbbbbbbbbb", bufferSize: 16)
+        XCTAssertEqual(nel.forced, 1)
+        XCTAssertEqual(nel.pieces.joined(), "aaaaaaa\u{85}bbbbbbbbbbbbb")
+        // No boundary at all: forced cuts at character boundaries, counted, nothing lost or split mid-character.
+        let long = String(repeating: "é", count: 50)
+        let forced = try segments(long, bufferSize: 16)
+        XCTAssertGreaterThan(forced.forced, 0)
+        XCTAssertEqual(forced.pieces.joined(), long)
+        XCTAssertTrue(forced.pieces.allSatisfy { $0.allSatisfy { $0 == "é" } })
+    }
 }
 
 final class CommandTests: XCTestCase {
@@ -62,8 +93,8 @@ final class CommandTests: XCTestCase {
         process.executableURL = URL(fileURLWithPath: Self.executable)
         process.arguments = arguments
         let out = dir + "/stdout-\(UUID().uuidString)", err = dir + "/stderr-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: err, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: out, contents: nil))
+        XCTAssertTrue(FileManager.default.createFile(atPath: err, contents: nil))
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
         let input = Pipe()
@@ -137,7 +168,7 @@ final class CommandTests: XCTestCase {
         // One 100 MB line: "x" then 4095 spaces, repeated; streamed in 1 MiB segments.
         let block = Data("x".utf8) + Data(repeating: 0x20, count: 4095)
         let path = dir + "/long.txt"
-        FileManager.default.createFile(atPath: path, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: nil))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         let chunk = Data(Array(repeating: block, count: 256).joined())   // 1 MiB
         for _ in 0..<100 { handle.write(chunk) }
