@@ -143,8 +143,10 @@ final class HDF5File {
     }
 
     /// Creates an integer dataset of `dims` (first dimension extendable), chunked by `chunk`,
-    /// gzip level `deflateLevel`, no time stamps. `fileType` is the on-disk type (e.g. little-endian int32).
-    func createDataset(_ name: String, fileType: hid_t, dims: [Int], chunk: [Int], deflateLevel: UInt32) throws -> HDF5Dataset {
+    /// optionally byte-shuffled, gzip level `deflateLevel`, no time stamps, 0 as fill value.
+    /// `fileType` is the on-disk type (e.g. little-endian int32).
+    func createDataset(_ name: String, fileType: hid_t, dims: [Int], chunk: [Int], shuffle: Bool = false,
+                       deflateLevel: UInt32) throws -> HDF5Dataset {
         let context = HDF5Context(path: path, object: name)
         precondition(dims.count == chunk.count && !dims.isEmpty)
         var current = dims.map { hsize_t($0) }
@@ -154,8 +156,14 @@ final class HDF5File {
         let dcpl = HDF5Handle(try context.check(H5Pcreate(chdf5_p_dataset_create()), "H5Pcreate(dataset create)"), .propertyList)
         var chunkDims = chunk.map { hsize_t($0) }
         try context.check(H5Pset_chunk(dcpl.id, Int32(chunk.count), &chunkDims), "H5Pset_chunk")
+        if shuffle { try context.check(H5Pset_shuffle(dcpl.id), "H5Pset_shuffle") }
         try context.check(H5Pset_deflate(dcpl.id, deflateLevel), "H5Pset_deflate")
         try context.check(H5Pset_obj_track_times(dcpl.id, false), "H5Pset_obj_track_times")
+        // The last chunk is usually partial; without an explicit fill written at allocation HDF5
+        // compresses whatever memory held beyond the extent, and identical shards differ in bytes.
+        var zero: Int64 = 0
+        try context.check(H5Pset_fill_value(dcpl.id, chdf5_native_int64(), &zero), "H5Pset_fill_value")
+        try context.check(H5Pset_fill_time(dcpl.id, H5D_FILL_TIME_ALLOC), "H5Pset_fill_time")
         let id = try context.check(H5Dcreate2(self.id, name, fileType, space.id, chdf5_p_default(), dcpl.id, chdf5_p_default()), "H5Dcreate2")
         return HDF5Dataset(file: self, name: name, handle: HDF5Handle(id, .dataset))
     }

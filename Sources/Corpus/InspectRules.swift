@@ -11,13 +11,14 @@
 //   segment-ids         0 over [CLS] A [SEP], then 1 over B [SEP] (A and B non-empty)
 //   masked-positions    strictly ascending, inside the real length, never [CLS], [SEP] or padding,
 //                       0-padded after the last (masked_lm_ids 0 there too)
-//   prediction-count    1 ≤ predictions ≤ P; with masked_lm_prob known, ≤ min(P, max(1, round(len × prob)))
-//                       and, without whole-word masking, equal to it
+//   prediction-count    1 ≤ predictions ≤ P; with masked_lm_prob known, ≤ min(P, len − 3, max(1, round(len × prob)))
+//                       and, without whole-word masking, equal to it (len − 3: all tokens but [CLS] and two [SEP])
 //   ids-in-vocab        every id in input_ids and masked_lm_ids is in [0, vocab size); originals are not [CLS]/[SEP]
 //   next-sentence-label 0 or 1
 //
 // [CLS] and [SEP] ids come from the vocabulary when given; otherwise they are taken from the first
-// instance (its first and last token) and every other instance must agree.
+// instance whose mask, padding and segments are sound (its first and last token), and every other
+// instance must agree.
 
 public enum ShardRule: String, CaseIterable, Comparable {
     case layout = "layout"
@@ -49,29 +50,12 @@ public struct ShardViolation: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Ids of the special tokens, looked up by name.
+/// Ids of the special tokens (from `Vocabulary`, which looks them up by name).
 public struct SpecialTokenIds: Equatable {
     public var pad: Int32, unk: Int32, cls: Int32, sep: Int32, mask: Int32
 
     public init(pad: Int32, unk: Int32, cls: Int32, sep: Int32, mask: Int32) {
         self.pad = pad; self.unk = unk; self.cls = cls; self.sep = sep; self.mask = mask
-    }
-
-    static let names = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
-    /// From a vocabulary's tokens (id = index, first occurrence); nil if one is missing.
-    public init?(tokens: [String]) {
-        var ids: [Int32] = []
-        for name in Self.names {
-            guard let id = tokens.firstIndex(of: name) else { return nil }
-            ids.append(Int32(id))
-        }
-        self.init(pad: ids[0], unk: ids[1], cls: ids[2], sep: ids[3], mask: ids[4])
-    }
-
-    /// The first special token missing from `tokens`, if any.
-    public static func missing(in tokens: [String]) -> String? {
-        names.first { !tokens.contains($0) }
     }
 }
 
@@ -84,6 +68,8 @@ public struct ShardValidator {
     public private(set) var sep: Int32?
     /// True when [CLS]/[SEP] ids were inferred from the first instance rather than a vocabulary.
     public let inferredSpecialIds: Bool
+    /// The instance they were taken from (the first one whose mask, padding and segments are sound).
+    public private(set) var inferredFrom: Int?
 
     public init(special: SpecialTokenIds?, vocabSize: Int?, maskedLMProb: Double?, wholeWordMask: Bool?) {
         self.vocabSize = vocabSize
@@ -141,9 +127,12 @@ public struct ShardValidator {
         }
 
         // cls-first, sep-end-of-a, sep-end-of-b (masked positions hold replacements, checked by their own rule).
-        if cls == nil { cls = ids[s] }
-        if sep == nil { sep = ids[s + length - 1] }
-        let inferred = inferredSpecialIds ? " (id taken from instance 0; give --vocab to check by name)" : ""
+        if cls == nil {
+            cls = ids[s]
+            sep = ids[s + length - 1]
+            inferredFrom = index
+        }
+        let inferred = inferredSpecialIds ? " (id taken from instance \(inferredFrom!); give --vocab to check by name)" : ""
         guard ids[s] == cls! else { return fail(.clsFirst, "first token is \(ids[s]), expected [CLS] = \(cls!)\(inferred)") }
         guard maskedSet.contains(Int32(firstB - 1)) || ids[s + firstB - 1] == sep! else {
             return fail(.sepEndOfA, "token \(firstB - 1) before segment B is \(ids[s + firstB - 1]), expected [SEP] = \(sep!)\(inferred)")
@@ -174,9 +163,10 @@ public struct ShardValidator {
         // prediction-count
         guard count >= 1 else { return fail(.predictionCount, "no masked positions") }
         if let maskedLMProb {
-            let wanted = Self.predictionsWanted(length: length, maskedLMProb: maskedLMProb, maxPredictions: P)
+            // Google stops when the candidates (all but [CLS] and the two [SEP]) run out.
+            let wanted = min(length - 3, Self.predictionsWanted(length: length, maskedLMProb: maskedLMProb, maxPredictions: P))
             if count > wanted || (wholeWordMask == false && count != wanted) {
-                return fail(.predictionCount, "\(count) predictions for \(length) tokens, expected \(wholeWordMask == false ? "" : "at most ")\(wanted) = min(\(P), max(1, round(\(length) × \(maskedLMProb))))")
+                return fail(.predictionCount, "\(count) predictions for \(length) tokens, expected \(wholeWordMask == false ? "" : "at most ")\(wanted) = min(\(P), \(length - 3) candidates, max(1, round(\(length) × \(maskedLMProb))))")
             }
         }
 

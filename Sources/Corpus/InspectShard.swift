@@ -1,9 +1,10 @@
 // One shard checked end to end for `bert-corpus inspect`: open (layout), every row against the
 // rules (InspectRules.swift), statistics of the valid rows (InspectStatistics.swift), and the first
 // few instances decoded with their masked positions marked.
-// Rows are read in blocks of one chunk, so memory stays flat whatever the shard size.
+// Rows are read in blocks of whole chunks (about 1024 rows), so memory stays flat whatever the shard size.
 
 import Foundation
+import Tokenization
 
 public struct ShardInspection {
     public let path: String
@@ -17,7 +18,7 @@ public struct ShardInspection {
     public var firstViolations: [ShardViolation] = []
     /// The first instances, decoded (`{shown|original}` marks a masked position).
     public var shown: [String] = []
-    /// True when [CLS]/[SEP] ids were taken from instance 0 (no vocabulary given).
+    /// True when [CLS]/[SEP] ids were taken from the first sound instance (no vocabulary given).
     public var inferredSpecialIds = false
 
     /// Instances that break a rule (shard-level problems such as `layout` are not counted here).
@@ -28,8 +29,9 @@ public struct ShardInspection {
 
 public enum ShardInspector {
     /// Inspects one shard; a shard that cannot be opened is reported as a `layout` violation, not thrown.
-    /// `tokens` is the vocabulary (id = index), or nil to check without one.
-    public static func inspect(path: String, vocabulary tokens: [String]?, show: Int) -> ShardInspection {
+    /// `vocabulary`: the one the shard was built with, or nil to check without one.
+    public static func inspect(path: String, vocabulary: Vocabulary?, show: Int) -> ShardInspection {
+        let tokens = vocabulary?.tokens
         var result = ShardInspection(path: path)
         func record(_ violation: ShardViolation) {
             if result.violationCounts[violation.rule] == nil {
@@ -39,7 +41,10 @@ public enum ShardInspector {
             result.violationCounts[violation.rule, default: 0] += 1
             if violation.instance != nil { result.invalidInstances += 1 }
         }
-        let special = tokens.flatMap(SpecialTokenIds.init(tokens:))
+        let special = vocabulary.map {
+            SpecialTokenIds(pad: $0.padId, unk: $0.unkId, cls: $0.clsId, sep: $0.sepId, mask: $0.maskId)
+        }
+        let tokenizer = vocabulary.map { BertTokenizer(vocabulary: $0) }
 
         let reader: ShardReader
         do {
@@ -64,12 +69,17 @@ public enum ShardInspector {
         if let tokens, let recorded = metadata.vocabSize, recorded != tokens.count {
             record(ShardViolation(path: path, instance: nil, rule: .idsInVocab,
                                   detail: "the shard was built with a vocabulary of \(recorded) tokens, the one given has \(tokens.count)"))
+        } else if let vocabulary, let recorded = metadata.vocabSHA256, recorded != vocabulary.sha256 {
+            record(ShardViolation(path: path, instance: nil, rule: .idsInVocab,
+                                  detail: "the shard was built with the vocabulary of SHA-256 \(recorded), the one given (\(vocabulary.source)) has \(vocabulary.sha256)"))
         }
 
         var validator = ShardValidator(special: special, vocabSize: tokens?.count ?? metadata.vocabSize,
                                        maskedLMProb: metadata.maskedLMProb, wholeWordMask: metadata.wholeWordMask)
         result.inferredSpecialIds = validator.inferredSpecialIds
-        let block = max(1, reader.chunkRows ?? 1024)
+        // Whole chunks, about 1024 rows per read (fewer HDF5 calls than one chunk at a time).
+        let chunk = max(1, reader.chunkRows ?? 1)
+        let block = chunk * max(1, 1024 / chunk)
         var rows = ShardRows(count: 0, maxSeqLength: reader.maxSeqLength, maxPredictions: reader.maxPredictions)
         var start = 0
         while start < reader.count {
@@ -88,7 +98,7 @@ public enum ShardInspector {
                 }
                 result.statistics.add(rows, row: r, special: special)
                 if result.shown.count < show {
-                    result.shown.append(render(rows, row: r, index: index, tokens: tokens, special: special))
+                    result.shown.append(render(rows, row: r, index: index, tokens: tokens, decode: tokenizer?.decode))
                 }
             }
             start = range.upperBound
@@ -103,9 +113,10 @@ public enum ShardInspector {
         return "\(error)"
     }
 
-    /// "instance 3: 57 tokens, NSP 1 (B random), 8 predictions" then the tokens, each masked
-    /// position as {shown|original}; without a vocabulary, ids.
-    public static func render(_ rows: ShardRows, row r: Int, index: Int, tokens: [String]?, special: SpecialTokenIds?) -> String {
+    /// "instance 3: 57 tokens, NSP 1 (B random), 8 predictions", then the tokens with each masked
+    /// position as {shown|original} (ids without a vocabulary), then with `decode` the original text.
+    public static func render(_ rows: ShardRows, row r: Int, index: Int, tokens: [String]?,
+                              decode: (([Int32]) -> String)? = nil) -> String {
         let instance = rows.instance(r)
         func name(_ id: Int32) -> String {
             guard let tokens else { return String(id) }
@@ -118,6 +129,11 @@ public enum ShardInspector {
             return name(id)
         }.joined(separator: " ")
         let label = instance.nextSentenceLabel == 1 ? "B random" : "B follows A"
-        return "instance \(index): \(instance.inputIds.count) tokens, NSP \(instance.nextSentenceLabel) (\(label)), \(instance.maskedPositions.count) predictions\n  \(text)"
+        var result = "instance \(index): \(instance.inputIds.count) tokens, NSP \(instance.nextSentenceLabel) (\(label)), \(instance.maskedPositions.count) predictions\n  \(text)"
+        if let decode {
+            let restored = instance.inputIds.enumerated().map { t, id in originals[t] ?? id }
+            result += "\n  text: " + decode(restored)
+        }
+        return result
     }
 }

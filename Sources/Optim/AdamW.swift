@@ -59,7 +59,7 @@ public final class AdamW: Optimizer {
                 let vi = b2 * v[i] + (1 - b2) * gi * gi
                 m[i] = mi
                 v[i] = vi
-                p[i] = p[i] * shrink - stepSize * mi / (vi.squareRoot() / sqrtCorrection2 + eps)
+                p[i] = p[i] * shrink - stepSize * (mi / (vi.squareRoot() / sqrtCorrection2 + eps))
             }
         }
     }

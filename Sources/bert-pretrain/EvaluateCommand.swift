@@ -1,7 +1,73 @@
-import ArgumentParser
+// `bert-pretrain evaluate`: masked-LM and next-sentence loss and accuracy of any HF BERT checkpoint
+// on shards, dropout off, every instance once. Under mpirun the ranks share the instances and the
+// sums are reduced, so the result does not depend on the number of ranks.
 
-// Placeholder until its issue lands; replaced wholesale by the owner of this file.
+import ArgumentParser
+import BERT
+import Distributed
+import Foundation
+import Logging
+import Training
+
 struct EvaluateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "evaluate", abstract: "(not built yet)")
-    func run() throws { throw ValidationError("bert-pretrain evaluate is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Evaluate a checkpoint: loss, MLM/NSP loss and accuracy over every instance of the shards.",
+        discussion: """
+        A directory given to --data stands for its *test* shards (all its .hdf5 files if it has none).
+          bert-pretrain evaluate --checkpoint run/epoch-0003 --data shards/ --json
+        """)
+
+    @Option(help: "Hugging Face BERT checkpoint directory (config.json + model.safetensors).")
+    var checkpoint: String
+
+    @Option(parsing: .upToNextOption, help: "Shard files or directories.")
+    var data: [String]
+
+    @Option(help: "Sequences per forward pass (per rank).")
+    var batchSize: Int = 32
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    @Option(help: "BLAS threads per rank. Default: OPENBLAS_NUM_THREADS, else cores ÷ ranks on the node.")
+    var threads: Int?
+
+    func validate() throws {
+        if data.isEmpty { throw ValidationError("give at least one shard file or directory to --data") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+    }
+
+    func run() throws {
+        let world = Communicator.world()
+        RankLogHandler.bootstrap(rank: world.rank, size: world.size)
+        let logger = Logger(label: "bert-pretrain")
+        do {
+            BLASThreads.configure(requested: threads, localRanks: world.localSize, logger: logger)
+            let config = try Checkpoint.config(in: checkpoint)
+            let dataset = try PretrainingDataset(paths: try ShardFiles.expand(data), maxPositions: config.maxPositionEmbeddings,
+                                                 vocabSHA256: nil)
+            let model = try BertForPreTraining(config: config, maxBatch: batchSize, maxSeqLength: dataset.maxSeqLength,
+                                               maxPredictions: dataset.maxPredictions)
+            _ = try Checkpoint.load(from: checkpoint, into: model.parameters, layout: model.layout, seed: 0,
+                                    logger: world.isRoot ? logger : nil)
+            let batch = PretrainingBatch(maxBatch: batchSize, maxSeqLength: dataset.maxSeqLength,
+                                         maxPredictions: dataset.maxPredictions)
+            batch.batchSize = batchSize
+            let progress = ProgressMeter(label: "evaluate", unit: "seq", total: Double(dataset.count), enabled: world.isRoot)
+            let r = try Evaluator.evaluate(model: model, dataset: dataset, batch: batch, communicator: world, progress: progress)
+            if world.isRoot {
+                if json {
+                    print(r.json)
+                } else {
+                    print(String(format: "loss          %.6f\nmlm_loss      %.6f\nnsp_loss      %.6f\nmlm_accuracy  %.6f\nnsp_accuracy  %.6f",
+                                 r.loss, r.mlmLoss, r.nspLoss, r.mlmAccuracy, r.nspAccuracy))
+                    print("sequences     \(r.sequences)\nmasked_tokens \(r.maskedTokens)")
+                }
+            }
+        } catch {
+            world.abort("\(error)")
+        }
+        world.finalize()
+    }
 }

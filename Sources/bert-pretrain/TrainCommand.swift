@@ -1,7 +1,181 @@
-import ArgumentParser
+// `bert-pretrain train` (the default subcommand): data-parallel pretraining under mpirun.
+// Every rank runs this same command; rank 0 alone writes checkpoints, metrics.csv and loss.svg.
 
-// Placeholder until its issue lands; replaced wholesale by the owner of this file.
+import ArgumentParser
+import Distributed
+import Foundation
+import Logging
+import Training
+
 struct TrainCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train", abstract: "(not built yet)")
-    func run() throws { throw ValidationError("bert-pretrain train is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Pretrain BERT (masked LM + next sentence) on HDF5 shards, one process per MPI rank.",
+        discussion: """
+        Run under mpirun (or srun); every rank reads its part of every global batch (batch size × ranks × \
+        accumulation steps) and gradients are summed over ranks each step. Checkpoints go to OUTPUT/epoch-NNNN \
+        after every epoch (and OUTPUT/step-NNNNNNN every --checkpoint-every-steps, or on SIGTERM/SIGUSR1).
+          mpirun -np 8 bert-pretrain --config bert-base --data shards/ --epochs 3 --batch-size 32 --lr 1e-4 --output run/
+          mpirun -np 8 bert-pretrain --resume --output run/
+        """)
+
+    // MARK: Model and data
+    @Option(help: "Model: a preset (bert-tiny, bert-mini, bert-small, bert-medium, bert-base, bert-large) or a config.json. With a preset, vocab_size is taken from the vocabulary.")
+    var config: String = "bert-base"
+
+    @Option(help: "Directory of training shards (every *training*.hdf5 in it).")
+    var data: String?
+
+    @Option(help: "Held-out shards directory (all its .hdf5 files). Default: the *test* shards beside the training ones.")
+    var evalData: String?
+
+    @Option(help: "Output directory (checkpoints, metrics.csv, loss.svg).")
+    var output: String = "run"
+
+    @Option(help: "vocab.txt. Default: the vocab.txt beside the shards.")
+    var vocab: String?
+
+    @Option(help: "Start from the weights of this Hugging Face BERT checkpoint directory (continued pretraining); its config.json is the model's.")
+    var initFrom: String?
+
+    // MARK: Schedule
+    @Option(help: "Passes over the training data.")
+    var epochs: Int = 1
+
+    @Option(help: "Sequences per rank per micro-batch.")
+    var batchSize: Int = 32
+
+    @Option(help: "Micro-batches accumulated per optimizer step.")
+    var accumulationSteps: Int = 1
+
+    @Option(help: "Peak learning rate.")
+    var lr: Double = 1e-4
+
+    @Option(help: "Fraction of all steps spent in linear warm-up.")
+    var warmupProportion: Double = 0.01
+
+    @Option(help: "Warm-up steps (overrides --warmup-proportion).")
+    var warmupSteps: Int?
+
+    @Option(help: "Decay after warm-up: linear, or poly (power 0.5).")
+    var schedule: ScheduleKind = .linear
+
+    @Option(help: "adamw or lamb.")
+    var optimizer: OptimizerKind = .adamw
+
+    @Option(help: "Decoupled weight decay (not on biases and LayerNorm).")
+    var weightDecay: Double = 0.01
+
+    @Option(help: "Clip the global gradient norm (after the all-reduce) to this value.")
+    var maxGradNorm: Double = 1.0
+
+    @Option(help: "Override the config's hidden_dropout_prob.")
+    var hiddenDropout: Double?
+
+    @Option(help: "Override the config's attention_probs_dropout_prob.")
+    var attentionDropout: Double?
+
+    @Option(help: "Seed of initialisation, data order, dropout and dynamic masking.")
+    var seed: UInt64 = 12345
+
+    @Flag(help: "Re-mask every sequence each time it is seen (15%, 80/10/10), seeded per (seed, epoch, instance).")
+    var dynamicMasking = false
+
+    // MARK: Checkpoints and logs
+    @Flag(help: "Continue the run in --output from its newest complete checkpoint, or from the checkpoint directory given after --resume (mid-epoch included), with the settings saved in it.")
+    var resume = false
+
+    // `--resume [DIR]`: an option with an optional value, spelled as a flag plus this optional argument.
+    @Argument(help: ArgumentHelp("With --resume: the checkpoint directory to continue from.", valueName: "checkpoint"))
+    var resumeCheckpoint: String?
+
+    @Option(help: "Also write OUTPUT/step-NNNNNNN every this many steps (0 = only at the end of each epoch).")
+    var checkpointEverySteps: Int = 0
+
+    @Option(help: "Keep only the newest this many checkpoints (0 = keep all).")
+    var keepLast: Int = 0
+
+    @Option(help: "Write a metrics.csv row every this many steps.")
+    var logEverySteps: Int = 10
+
+    @Option(help: "BLAS threads per rank. Default: OPENBLAS_NUM_THREADS, else cores ÷ ranks on the node.")
+    var threads: Int?
+
+    // MARK: Faults and debugging
+    @Option(help: "Stop the run after this many consecutive steps with a non-finite loss or gradient (each is skipped).")
+    var maxNonFiniteSteps: Int = 5
+
+    @Flag(help: "Fail at the first non-finite loss or gradient instead of skipping the update.")
+    var failOnNonFinite = false
+
+    @Flag(help: "Debug: after every step check that all ranks hold identical parameters.")
+    var checkParameterSync = false
+
+    @Option(help: "Stop after this many optimizer steps in all, writing a checkpoint (as on SIGTERM).")
+    var stopAfterSteps: Int?
+
+    @Flag(help: "Skip the held-out evaluation at the end of every epoch.")
+    var skipEval = false
+
+    @Flag(help: "Debug logging on rank 0.")
+    var verbose = false
+
+    func validate() throws {
+        if !resume && data == nil { throw ValidationError("--data is required (unless --resume)") }
+        if !resume, let extra = resumeCheckpoint { throw ValidationError("unexpected argument \"\(extra)\" (a checkpoint directory goes after --resume)") }
+        for (value, name) in [(epochs, "--epochs"), (batchSize, "--batch-size"), (accumulationSteps, "--accumulation-steps"),
+                              (logEverySteps, "--log-every-steps"), (maxNonFiniteSteps, "--max-non-finite-steps")] where value < 1 {
+            throw ValidationError("\(name) must be at least 1, got \(value)")
+        }
+        if checkpointEverySteps < 0 || keepLast < 0 { throw ValidationError("--checkpoint-every-steps and --keep-last must be ≥ 0") }
+        if !(lr > 0) { throw ValidationError("--lr must be positive, got \(lr)") }
+        if !(warmupProportion >= 0 && warmupProportion <= 1) { throw ValidationError("--warmup-proportion must be in [0, 1], got \(warmupProportion)") }
+        if let w = warmupSteps, w < 0 { throw ValidationError("--warmup-steps must be ≥ 0") }
+        if !(maxGradNorm > 0) { throw ValidationError("--max-grad-norm must be positive, got \(maxGradNorm)") }
+        for (p, name) in [(hiddenDropout, "--hidden-dropout"), (attentionDropout, "--attention-dropout")] {
+            if let p, !(p >= 0 && p < 1) { throw ValidationError("\(name) must be in [0, 1), got \(p)") }
+        }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if initFrom != nil && resume { throw ValidationError("--init-from starts a new run; --resume continues one: give one of them") }
+    }
+
+    var options: TrainingOptions {
+        var o = TrainingOptions()
+        o.config = config; o.data = data ?? ""; o.evalData = evalData; o.output = output; o.vocab = vocab
+        o.epochs = epochs; o.batchSize = batchSize; o.accumulationSteps = accumulationSteps
+        o.learningRate = lr; o.warmupProportion = warmupProportion; o.warmupSteps = warmupSteps
+        o.schedule = schedule; o.optimizer = optimizer; o.weightDecay = weightDecay; o.maxGradNorm = maxGradNorm
+        o.hiddenDropout = hiddenDropout; o.attentionDropout = attentionDropout; o.seed = seed
+        o.initFrom = initFrom; o.dynamicMasking = dynamicMasking
+        o.checkpointEverySteps = checkpointEverySteps; o.keepLast = keepLast; o.logEverySteps = logEverySteps
+        o.maxNonFiniteSteps = maxNonFiniteSteps; o.failOnNonFinite = failOnNonFinite
+        o.checkParameterSync = checkParameterSync; o.stopAfterSteps = stopAfterSteps; o.skipEval = skipEval
+        return o
+    }
+
+    func run() throws {
+        let world = Communicator.world()
+        StopSignal.install()   // before the (possibly long) setup, so a stop request then is not lost
+        RankLogHandler.bootstrap(rank: world.rank, size: world.size, verbose: verbose)
+        let logger = Logger(label: "bert-pretrain")
+        do {
+            BLASThreads.configure(requested: threads, localRanks: world.localSize, logger: logger)
+            var resumeDir: String? = nil
+            if resume {
+                resumeDir = resumeCheckpoint ?? CheckpointDirectory.newest(in: output)
+                guard resumeDir != nil else {
+                    throw TrainingError.badCheckpoint(path: output, reason: "--resume: no complete checkpoint (epoch-NNNN or step-NNNNNNN with trainer-state.json) in it")
+                }
+            }
+            let trainer = try Trainer(options: options, resumeFrom: resumeDir, communicator: world, logger: logger)
+            let outcome = try trainer.run()
+            if case .finished = outcome { logger.info("training finished") }
+        } catch {
+            world.abort("\(error)")
+        }
+        world.finalize()
+    }
 }
+
+extension ScheduleKind: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}

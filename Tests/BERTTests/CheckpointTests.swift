@@ -212,6 +212,63 @@ final class CheckpointTests: XCTestCase {
         XCTAssertTrue(m.contains("pytorch_model.bin") && m.contains("only safetensors checkpoints are supported"), m)
     }
 
+    func testFailedSaveLeavesThePreviousCheckpointIntact() throws {
+        let root = try temporaryDirectory(self)
+        let layout = ParameterLayout(config: Self.tinyConfig())
+        let values = filled(layout)
+        let dir = root + "/epoch-0002"
+        try values.withUnsafeBufferPointer { try Checkpoint.save(parameters: $0, layout: layout, to: dir) }
+        struct DiskFull: Error {}
+        let changed = values.map { $0 * 2 }
+        XCTAssertThrowsError(try changed.withUnsafeBufferPointer {
+            try Checkpoint.save(parameters: $0, layout: layout, to: dir, extraFiles: ["trainer-state.json": { _ in throw DiskFull() }])
+        })
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root), ["epoch-0002"], "temporary directory removed")
+        var back = [Float](repeating: 0, count: layout.count)
+        _ = try load(dir, layout, into: &back)
+        XCTAssertEqual(back.map(\.bitPattern), values.map(\.bitPattern), "the previous checkpoint is still there, whole")
+    }
+
+    func testShardedCheckpointIsReadThroughItsIndex() throws {
+        let root = try temporaryDirectory(self)
+        let layout = ParameterLayout(config: Self.tinyConfig())
+        let values = filled(layout)
+        let all = entries(layout, values)
+        let first = Array(all.prefix(20)), second = Array(all.dropFirst(20))
+        try FileManager.default.createDirectory(atPath: root + "/s", withIntermediateDirectories: true)
+        try Self.tinyConfig().jsonData().write(to: URL(fileURLWithPath: root + "/s/config.json"))
+        try rawSafetensors(first).write(to: URL(fileURLWithPath: root + "/s/model-00001-of-00002.safetensors"))
+        try rawSafetensors(second).write(to: URL(fileURLWithPath: root + "/s/model-00002-of-00002.safetensors"))
+        var map: [String: String] = [:]
+        for e in first { map[e.name] = "model-00001-of-00002.safetensors" }
+        for e in second { map[e.name] = "model-00002-of-00002.safetensors" }
+        let index = try JSONSerialization.data(withJSONObject: ["metadata": ["total_size": 4 * layout.count], "weight_map": map])
+        try index.write(to: URL(fileURLWithPath: root + "/s/model.safetensors.index.json"))
+
+        var back = [Float](repeating: .nan, count: layout.count)
+        let report = try load(root + "/s", layout, into: &back)
+        XCTAssertEqual(report.files.count, 2)
+        XCTAssertEqual(back.map(\.bitPattern), values.map(\.bitPattern))
+
+        try FileManager.default.removeItem(atPath: root + "/s/model-00002-of-00002.safetensors")
+        let m = errorMessage { _ = try load(root + "/s", layout, into: &back) }
+        XCTAssertTrue(m.contains("model-00002-of-00002.safetensors") && m.contains("missing"), m)
+    }
+
+    func testFreshHeadsDependOnlyOnTheSeed() throws {
+        let root = try temporaryDirectory(self)
+        let layout = ParameterLayout(config: Self.tinyConfig())
+        try writeDirectory(root + "/h", config: Self.tinyConfig(),
+                           tensors: entries(layout, filled(layout)) { $0.hasPrefix("cls.") ? nil : $0 })
+        func fresh(_ seed: UInt64) throws -> [Float] {
+            var v = [Float](repeating: 0, count: layout.count)
+            _ = try v.withUnsafeMutableBufferPointer { try Checkpoint.load(from: root + "/h", into: $0, layout: layout, seed: seed, logger: nil) }
+            return Array(v[layout.heads.transformWeight..<(layout.heads.transformWeight + 16)])
+        }
+        XCTAssertEqual(try fresh(1), try fresh(1))
+        XCTAssertNotEqual(try fresh(1), try fresh(2))
+    }
+
     func testNaNWeightIsRefusedNamingTheTensor() throws {
         let root = try temporaryDirectory(self)
         let layout = ParameterLayout(config: Self.tinyConfig())

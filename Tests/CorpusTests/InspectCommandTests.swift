@@ -42,5 +42,9 @@ final class InspectCommandTests: XCTestCase {
         XCTAssertTrue(run.stderr.contains("\(bad): rule layout: dataset masked_lm_ids"), run.stderr)
         XCTAssertTrue(run.stderr.contains("1 of 2 shards are invalid"), run.stderr)
         XCTAssertNotEqual(try runBertCorpus(["inspect", "/nonexistent.hdf5"]).status, 0)
+        // A folder: every .hdf5 in it, sorted (the fixtures include malformed ones, so exit 1).
+        let folder = try runBertCorpus(["inspect", (good as NSString).deletingLastPathComponent, "--show", "0"])
+        XCTAssertEqual(folder.status, 1)
+        XCTAssertTrue(folder.stderr.contains("7 of 9 shards are invalid"), folder.stderr)
     }
 }

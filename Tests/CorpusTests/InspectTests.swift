@@ -1,6 +1,7 @@
 import CHDF5
 @testable import Corpus
 import Foundation
+import Tokenization
 import XCTest
 
 /// Writes `rows` as a shard with plain int32 datasets and no checks (to make invalid shards the
@@ -26,6 +27,7 @@ func writeRawShard(_ rows: ShardRows, to path: String, attributes: [String: Shar
 
 /// The fixture vocabulary (Fixtures/shards/vocab.txt).
 let fixtureTokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "dog", "ran", "fast"]
+let fixtureVocabulary = try! Vocabulary(tokens: fixtureTokens)
 
 final class InspectTests: XCTestCase {
     func fixtureRows() throws -> ShardRows {
@@ -38,7 +40,7 @@ final class InspectTests: XCTestCase {
     }
 
     func testValidShardPassesWithHandComputedStatistics() throws {
-        let result = ShardInspector.inspect(path: shardFixture("h5py-int64-noattrs.hdf5"), vocabulary: fixtureTokens, show: 2)
+        let result = ShardInspector.inspect(path: shardFixture("h5py-int64-noattrs.hdf5"), vocabulary: fixtureVocabulary, show: 2)
         XCTAssertTrue(result.isValid, "\(result.firstViolations)")
         let s = result.statistics
         // Hand count from make_fixtures.py: lengths 8, 6, 5; predictions 1, 2, 2; eligible 5 + 3 + 2;
@@ -55,8 +57,8 @@ final class InspectTests: XCTestCase {
         XCTAssertEqual(s.unknownTokens, 0)
         XCTAssertEqual(s.lengthCounts, [0, 0, 0, 0, 0, 1, 1, 0, 1])
         XCTAssertEqual(result.shown, [
-            "instance 0: 8 tokens, NSP 0 (B follows A), 1 predictions\n  [CLS] the cat {[MASK]|sat} [SEP] on mat [SEP]",
-            "instance 1: 6 tokens, NSP 1 (B random), 2 predictions\n  [CLS] {dog|dog} [SEP] ran {[MASK]|fast} [SEP]",
+            "instance 0: 8 tokens, NSP 0 (B follows A), 1 predictions\n  [CLS] the cat {[MASK]|sat} [SEP] on mat [SEP]\n  text: [CLS] the cat sat [SEP] on mat [SEP]",
+            "instance 1: 6 tokens, NSP 1 (B random), 2 predictions\n  [CLS] {dog|dog} [SEP] ran {[MASK]|fast} [SEP]\n  text: [CLS] dog [SEP] ran fast [SEP]",
         ])
         // Without a vocabulary: same validity, no token categories.
         let bare = ShardInspector.inspect(path: shardFixture("h5py-int64-noattrs.hdf5"), vocabulary: nil, show: 0)
@@ -106,7 +108,7 @@ final class InspectTests: XCTestCase {
             corrupt(&rows)
             let path = dir + "/\(rule.rawValue)-\(name.replacingOccurrences(of: " ", with: "_")).hdf5"
             try writeRawShard(rows, to: path)
-            let result = ShardInspector.inspect(path: path, vocabulary: fixtureTokens, show: 0)
+            let result = ShardInspector.inspect(path: path, vocabulary: fixtureVocabulary, show: 0)
             XCTAssertFalse(result.isValid, "\(name): accepted")
             XCTAssertEqual(result.firstViolations.map(\.rule), [rule], "\(name): \(result.firstViolations)")
             XCTAssertEqual(result.firstViolations.first?.instance, 1, name)
@@ -114,10 +116,16 @@ final class InspectTests: XCTestCase {
             XCTAssertEqual(result.statistics.instances, 2, "\(name): statistics cover the two valid instances")
             let message = result.firstViolations.first.map { "\($0)" } ?? ""
             XCTAssertTrue(message.contains(path) && message.contains("instance 1") && message.contains(rule.rawValue), message)
+            // Without a vocabulary the same corruption is caught ([CLS]/[SEP] inferred from instance 0),
+            // except ids beyond a vocabulary size nobody stated.
+            if rule != .idsInVocab || name == "[SEP] as original" {
+                let bare = ShardInspector.inspect(path: path, vocabulary: nil, show: 0)
+                XCTAssertEqual(bare.firstViolations.map(\.rule), [rule], "\(name) without vocabulary: \(bare.firstViolations)")
+            }
         }
         // The unmodified rows written the same way pass: the corruptions, not the raw writer, were rejected.
         try writeRawShard(base, to: dir + "/base.hdf5")
-        XCTAssertTrue(ShardInspector.inspect(path: dir + "/base.hdf5", vocabulary: fixtureTokens, show: 0).isValid)
+        XCTAssertTrue(ShardInspector.inspect(path: dir + "/base.hdf5", vocabulary: fixtureVocabulary, show: 0).isValid)
     }
 
     func testPredictionCountFollowsMaskedLMProbAndShardLevelRules() throws {
@@ -125,28 +133,41 @@ final class InspectTests: XCTestCase {
         let base = try fixtureRows()
         // round(8 × 0.15) = 1, round(6 × 0.15) = 1, round(5 × 0.15) = 1: instances 1 and 2 have 2 predictions.
         try writeRawShard(base, to: dir + "/prob.hdf5", attributes: ["masked_lm_prob": .double(0.15)])
-        let prob = ShardInspector.inspect(path: dir + "/prob.hdf5", vocabulary: fixtureTokens, show: 0)
+        let prob = ShardInspector.inspect(path: dir + "/prob.hdf5", vocabulary: fixtureVocabulary, show: 0)
         XCTAssertEqual(prob.firstViolations.map(\.rule), [.predictionCount])
         XCTAssertEqual(prob.violationCounts[.predictionCount], 2)
         // With masked_lm_prob 0.3: wanted 2, 2, 2 (round(2.4), round(1.8), round(1.5) = 2 half to even);
         // instance 0 has 1: allowed with whole-word masking (may stop short), refused without.
         try writeRawShard(base, to: dir + "/wwm.hdf5", attributes: ["masked_lm_prob": .double(0.3), "whole_word_mask": .int(1)])
-        XCTAssertTrue(ShardInspector.inspect(path: dir + "/wwm.hdf5", vocabulary: fixtureTokens, show: 0).isValid)
+        XCTAssertTrue(ShardInspector.inspect(path: dir + "/wwm.hdf5", vocabulary: fixtureVocabulary, show: 0).isValid)
         try writeRawShard(base, to: dir + "/nowwm.hdf5", attributes: ["masked_lm_prob": .double(0.3), "whole_word_mask": .int(0)])
-        let nowwm = ShardInspector.inspect(path: dir + "/nowwm.hdf5", vocabulary: fixtureTokens, show: 0)
+        let nowwm = ShardInspector.inspect(path: dir + "/nowwm.hdf5", vocabulary: fixtureVocabulary, show: 0)
         XCTAssertEqual(nowwm.firstViolations.map(\.rule), [.predictionCount])
         XCTAssertEqual(nowwm.firstViolations.first?.instance, 0)
+        // masked_lm_prob 0.9: wanted round(0.9 × len) exceeds the candidates (len − 3 = 5, 3, 2); Google stops there.
+        var all = base
+        all.maskedPositions = [1, 2, 3, 1, 3, 4, 1, 3, 0]   // P = 3: only up to 3 fit; instance 0 keeps 3 of its 5
+        all.maskedIds = [5, 6, 7, 10, 11, 12, 5, 9, 0]
+        for (t, id) in [(1, 4), (2, 4), (3, 4)] { all.inputIds[t] = Int32(id) }
+        for (t, id) in [(8 + 1, 4), (8 + 3, 4), (8 + 4, 4)] { all.inputIds[t] = Int32(id) }
+        try writeRawShard(all, to: dir + "/high.hdf5", attributes: ["masked_lm_prob": .double(0.9), "whole_word_mask": .int(0)])
+        let high = ShardInspector.inspect(path: dir + "/high.hdf5", vocabulary: fixtureVocabulary, show: 0)
+        XCTAssertTrue(high.isValid, "\(high.firstViolations)")
         XCTAssertEqual(ShardValidator.predictionsWanted(length: 10, maskedLMProb: 0.25, maxPredictions: 20), 2, "2.5 rounds to even")
         XCTAssertEqual(ShardValidator.predictionsWanted(length: 14, maskedLMProb: 0.25, maxPredictions: 20), 4, "3.5 rounds to even")
         XCTAssertEqual(ShardValidator.predictionsWanted(length: 512, maskedLMProb: 0.15, maxPredictions: 20), 20)
 
         // Shard-level: attributes that disagree with the datasets, a vocabulary of another size, a broken file.
         try writeRawShard(base, to: dir + "/t.hdf5", attributes: ["max_seq_length": .int(128)])
-        let t = ShardInspector.inspect(path: dir + "/t.hdf5", vocabulary: fixtureTokens, show: 0)
+        let t = ShardInspector.inspect(path: dir + "/t.hdf5", vocabulary: fixtureVocabulary, show: 0)
         XCTAssertEqual(t.firstViolations.map(\.rule), [.layout])
         XCTAssertTrue(t.firstViolations[0].description.contains("max_seq_length = 128"))
         try writeRawShard(base, to: dir + "/v.hdf5", attributes: ["vocab_size": .int(30522)])
-        XCTAssertEqual(ShardInspector.inspect(path: dir + "/v.hdf5", vocabulary: fixtureTokens, show: 0).firstViolations.map(\.rule), [.idsInVocab])
+        XCTAssertEqual(ShardInspector.inspect(path: dir + "/v.hdf5", vocabulary: fixtureVocabulary, show: 0).firstViolations.map(\.rule), [.idsInVocab])
+        try writeRawShard(base, to: dir + "/sha.hdf5", attributes: ["vocab_sha256": .string(String(repeating: "0", count: 64))])
+        let sha = ShardInspector.inspect(path: dir + "/sha.hdf5", vocabulary: fixtureVocabulary, show: 0)
+        XCTAssertEqual(sha.firstViolations.map(\.rule), [.idsInVocab])
+        XCTAssertTrue(sha.firstViolations[0].detail.contains(fixtureVocabulary.sha256), sha.firstViolations[0].detail)
         let missing = ShardInspector.inspect(path: shardFixture("h5py-missing-dataset.hdf5"), vocabulary: nil, show: 0)
         XCTAssertEqual(missing.firstViolations.map(\.rule), [.layout])
         XCTAssertTrue(missing.firstViolations[0].description.contains("next_sentence_labels"))
@@ -155,7 +176,7 @@ final class InspectTests: XCTestCase {
     /// A shard from our writer with Google-style masking passes, and the realised shares are near 80/10/10.
     func testWriterOutputPassesAndMaskSharesAreAsDrawn() throws {
         let dir = try makeTemporaryFolder(self)
-        let vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + (0..<95).map { "w\($0)" }
+        let vocabulary = try Vocabulary(tokens: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + (0..<95).map { "w\($0)" })
         var rng = SplitMix(seed: 7)
         let T = 64, P = 10, prob = 0.15
         let writer = try ShardWriter(path: dir + "/g.hdf5", maxSeqLength: T, maxPredictions: P,

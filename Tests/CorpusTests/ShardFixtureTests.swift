@@ -26,6 +26,13 @@ final class ShardFixtureTests: XCTestCase {
         XCTAssertEqual(rows.nextSentenceLabels, [0, 1, 0])
     }
 
+    func testReadsNVIDIADtypesAndPassesInspection() throws {
+        let path = shardFixture("h5py-nvidia-dtypes.hdf5")
+        let reader = try ShardReader(path: path)
+        XCTAssertEqual(try (0..<3).map { try reader.instance($0) }, Self.expected)
+        XCTAssertTrue(ShardInspector.inspect(path: path, vocabulary: fixtureVocabulary, show: 0).isValid)
+    }
+
     func testReadsInt16ContiguousShardAndItsAttributes() throws {
         let reader = try ShardReader(path: shardFixture("h5py-int16-contiguous.hdf5"))
         XCTAssertNil(reader.chunkRows)

@@ -41,8 +41,10 @@ final class ShardTests: XCTestCase {
     func testRoundTripAcrossChunkBoundariesAndAttributes() throws {
         let dir = try makeTemporaryFolder(self)
         let path = dir + "/part-00000-training.hdf5"
-        // T = 16 gives 1024 rows per chunk; 2500 instances span three chunks, the last partial.
-        XCTAssertEqual(ShardWriter.chunkRows(maxSeqLength: 16), 1024)
+        // T = 16 gives 512 rows per chunk; 2500 instances span five chunks, the last partial.
+        XCTAssertEqual(ShardWriter.chunkRows(maxSeqLength: 16), 512)
+        XCTAssertEqual(ShardWriter.chunkRows(maxSeqLength: 128), 64)
+        XCTAssertEqual(ShardWriter.chunkRows(maxSeqLength: 512), 16)
         let instances = (0..<2500).map { sampleInstance($0, length: 5 + $0 % 12, predictions: 1 + $0 % 4) }
         try write(instances, to: path)
 
@@ -50,12 +52,12 @@ final class ShardTests: XCTestCase {
         XCTAssertEqual(reader.count, 2500)
         XCTAssertEqual(reader.maxSeqLength, 16)
         XCTAssertEqual(reader.maxPredictions, 4)
-        XCTAssertEqual(reader.chunkRows, 1024)
+        XCTAssertEqual(reader.chunkRows, 512)
         XCTAssertEqual(reader.metadata, metadata)
-        for i in [0, 1, 1023, 1024, 2047, 2048, 2499] {
+        for i in [0, 1, 511, 512, 1023, 1024, 2047, 2048, 2499] {
             XCTAssertEqual(try reader.instance(i), instances[i], "instance \(i)")
         }
-        // Bulk read of a range crossing a chunk boundary, compared with padding done by hand.
+        // Bulk read of a range crossing a chunk boundary (1024), compared with padding done by hand.
         let rows = try reader.readRows(1000..<1100)
         XCTAssertEqual(rows.count, 100)
         for r in 0..<100 {
@@ -90,6 +92,17 @@ final class ShardTests: XCTestCase {
         XCTAssertEqual(reader.attributes["max_seq_length"], .int(16))
         XCTAssertEqual(reader.attributes["max_predictions_per_seq"], .int(4))
         XCTAssertEqual(try reader.readRows(0..<0).count, 0)
+    }
+
+    func testLargeAttributesBeyondTheObjectHeaderLimit() throws {
+        // 5000 source files of ~60 bytes: 300 KB, far over the 64 KiB of a compact attribute list,
+        // so HDF5 must store them densely (1.8 format).
+        let dir = try makeTemporaryFolder(self)
+        let files = (0..<5000).map { "corpus/books/part-\($0)/" + String(repeating: "x", count: 40) + ".txt.gz" }
+        var metadata = self.metadata
+        metadata.sourceFiles = files
+        try write([sampleInstance(0, length: 8, predictions: 1)], to: dir + "/big.hdf5", attributes: metadata.attributes)
+        XCTAssertEqual(try ShardReader(path: dir + "/big.hdf5").metadata.sourceFiles, files)
     }
 
     func testIdenticalContentGivesIdenticalBytes() throws {
@@ -148,6 +161,9 @@ final class ShardTests: XCTestCase {
 
     func testReaderErrorsNameTheFile() throws {
         let dir = try makeTemporaryFolder(self)
+        XCTAssertThrowsError(try ShardWriter(path: dir + "/no/such/dir/x.hdf5", maxSeqLength: 8, maxPredictions: 2, attributes: [:])) { error in
+            XCTAssertTrue("\(error)".hasPrefix(dir + "/no/such/dir/x.hdf5: cannot create shard"), "\(error)")
+        }
         XCTAssertThrowsError(try ShardReader(path: dir + "/none.hdf5")) { error in
             XCTAssertTrue("\(error)".contains(dir + "/none.hdf5") && "\(error)".contains("no such file"), "\(error)")
         }

@@ -135,4 +135,27 @@ final class TextInputTests: XCTestCase {
         try writeFile(dir + "/empty/.git/config", Array("x\n".utf8))
         XCTAssertThrowsError(try TextInput.files([dir + "/empty"]))
     }
+
+    func testCorruptedGzipNeverCrashesOrHangs() throws {
+        let dir = try makeTemporaryFolder(self)
+        let text = Array((0..<400).map { "line \($0) of some text\n" }.joined().utf8)
+        let full = gzipCompress(text)
+        var rng = SplitMix(seed: 42)   // fixed corruptions: the test is deterministic
+        var errors = 0
+        for trial in 0..<200 {
+            var bytes = full
+            // Flip 1-3 bytes after the 2-byte magic (so the file is still taken as gzip).
+            for _ in 0..<(1 + trial % 3) { bytes[2 + Int(rng.next() % UInt64(bytes.count - 2))] ^= UInt8(1 + rng.next() % 255) }
+            let path = dir + "/corrupt-\(trial).gz"
+            try writeFile(path, bytes)
+            do {
+                _ = try readAllLines(path, bufferSize: 64)
+            } catch let error as TextInputError {
+                XCTAssertEqual(error.path, path)
+                errors += 1
+            }
+        }
+        // The CRC-32 and length trailer catch nearly every corruption the inflater itself does not.
+        XCTAssertGreaterThan(errors, 190, "only \(errors) of 200 corrupted files were reported")
+    }
 }

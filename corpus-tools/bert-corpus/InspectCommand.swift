@@ -4,6 +4,7 @@
 import ArgumentParser
 import Corpus
 import Foundation
+import Tokenization
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,15 +37,12 @@ struct InspectCommand: ParsableCommand {
     }
 
     func run() throws {
-        let tokens = try vocab.map(Self.readVocabulary)
-        if let tokens, let missing = SpecialTokenIds.missing(in: tokens) {
-            throw ValidationError("\(vocab!): special token \(missing) is missing (needs [PAD] [UNK] [CLS] [SEP] [MASK])")
-        }
+        let vocabulary = try vocab.map { try Vocabulary(path: $0) }
         let paths = try expand(shards)
         var total = ShardStatistics()
         var inspections: [ShardInspection] = []
         for path in paths {
-            let inspection = ShardInspector.inspect(path: path, vocabulary: tokens, show: show)
+            let inspection = ShardInspector.inspect(path: path, vocabulary: vocabulary, show: show)
             total.merge(inspection.statistics)
             inspections.append(inspection)
             if !json { printText(inspection) }
@@ -67,17 +65,6 @@ struct InspectCommand: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(invalid.count) of \(paths.count) shards are invalid\n".utf8))
             throw ExitCode(1)
         }
-    }
-
-    /// vocab.txt lines (id = line number), as Google's load_vocab reads them (surrounding whitespace stripped).
-    /// TODO(shards): use Tokenization.Vocabulary once it is on main.
-    static func readVocabulary(_ path: String) throws -> [String] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot read vocabulary") }
-        var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map {
-            $0.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        if lines.last == "" { lines.removeLast() }
-        return lines
     }
 
     /// Files as given; folders expanded to their .hdf5/.h5 files in sorted order.
@@ -109,7 +96,7 @@ struct InspectCommand: ParsableCommand {
             print("  \(key): \(value)")
         }
         if s.inferredSpecialIds && s.count > 0 {
-            print("  (no --vocab: [CLS]/[SEP] ids taken from instance 0, ids shown as numbers)")
+            print("  (no --vocab: [CLS]/[SEP] ids taken from the first instance, ids shown as numbers)")
         }
         for text in s.shown { print("  " + text.replacingOccurrences(of: "\n", with: "\n  ")) }
     }

@@ -34,6 +34,12 @@ def write(name, dtype, drop=None, override=None, compression="gzip", attrs=None)
         for key, value in (attrs or {}).items():
             f.attrs[key] = value
 
+# Readable: exactly NVIDIA DeepLearningExamples' create_pretraining_data.py (i4/i1, gzip, no attributes).
+with h5py.File("h5py-nvidia-dtypes.hdf5", "w") as f:
+    for key, value, dtype in [("input_ids", input_ids, "i4"), ("input_mask", input_mask, "i1"), ("segment_ids", segment_ids, "i1"),
+                              ("masked_lm_positions", masked_lm_positions, "i4"), ("masked_lm_ids", masked_lm_ids, "i4"),
+                              ("next_sentence_labels", next_sentence_labels, "i1")]:
+        f.create_dataset(key, data=np.array(value), dtype=dtype, compression="gzip")
 # Readable: int64 everywhere, no attributes (what a numpy-default exporter writes).
 write("h5py-int64-noattrs.hdf5", "i8")
 # Readable: int16, contiguous (no chunks, no compression), with foreign and fixed-length-string attributes.

@@ -1,0 +1,217 @@
+// `bert-corpus build`: documents → token store → instances → shuffled HDF5 shards, on N ranks.
+//
+//   pass 1  tokenize   every rank reads the input (cheap) and tokenizes documents g ≡ rank (mod N)
+//                      (the expensive part) into its token store (TokenStore.swift) in the work dir.
+//   pass 2  instances  every rank maps all N stores; the non-empty documents, in input order, get a
+//                      dense index d; a hash of (seed, d) holds out a share for test shards. For each
+//                      split, dupe pass p and document i ≡ rank (mod N), Google's algorithm runs with
+//                      its own SeededRandom(seed, split, p, i), so instances do not depend on N.
+//                      Each instance gets a key = hash(seed, split, p, i, j): its shard is key mod K,
+//                      its place in the shard the key's order. Instances go to the rank's spill file,
+//                      (key, shard, offset) to its index file (BuildSpill.swift).
+//   pass 3  shards     shard m is written by rank m mod N: it gathers its entries from every index,
+//                      sorts them by key and copies the records in that order into an atomic
+//                      ShardWriter. Memory: one shard's index entries (32 bytes per instance).
+//
+// `--reference-rng` (one rank) instead runs create_training_instances over the whole store with
+// PythonRandom(seed) and deals the instances round-robin over the shards, as the script deals them
+// over its output files.
+//
+// A re-run starts over: it deletes the work directory, the output's old shards and manifest first.
+// manifest.json is written last, so a folder with a manifest holds a complete build.
+
+import Distributed
+import Foundation
+import Logging
+import Storage
+
+public final class CorpusBuilder {
+    public let options: BuildOptions
+    public let vocabulary: BuildVocabulary
+    let comm: Communicator
+    let logger: Logger
+    var workDirectory: String { (options.outputDirectory as NSString).appendingPathComponent(".bert-corpus-work") }
+
+    public init(options: BuildOptions, vocabulary: BuildVocabulary, communicator: Communicator, logger: Logger) {
+        self.options = options
+        self.vocabulary = vocabulary
+        self.comm = communicator
+        self.logger = logger
+    }
+
+    /// Runs the whole build; `encode` appends the token ids of one sentence's UTF-8 bytes
+    /// (no [CLS]/[SEP]) to its array.
+    public func run<S: DocumentStream>(documents: S, encode: (UnsafeBufferPointer<UInt8>, inout [Int32]) -> Void) throws -> BuildSummary {
+        let start = Date()
+        guard 1.littleEndian == 1 else { throw BuildError("the token store and spill files assume a little-endian host") }
+        if options.referenceRNG && comm.size > 1 {
+            throw BuildError("--reference-rng reproduces Google's single-process script: run it on one rank (found \(comm.size))")
+        }
+        try prepareOutput()
+        var summary = BuildSummary()
+        let inputBytes = options.inputFiles.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
+
+        // Pass 1: tokenize this rank's documents (g ≡ rank mod N) into its store; skip the others unread.
+        var stream = documents
+        let writer = try TokenStoreWriter(directory: workDirectory, rank: comm.rank)
+        let meter = ProgressMeter(label: "tokenize", unit: "MB", total: Double(inputBytes) / 1e6, enabled: comm.isRoot)
+        var rawDocuments = 0
+        var sentencesMine = 0, tokensMine = 0
+        var ids: [Int32] = []
+        while true {
+            let mine = rawDocuments % comm.size == comm.rank
+            let more = try stream.nextDocument { sentence in
+                guard mine else { return }
+                ids.removeAll(keepingCapacity: true)
+                encode(sentence, &ids)
+                if !ids.isEmpty {
+                    try writer.appendSentence(ids)
+                    sentencesMine += 1
+                    tokensMine += ids.count
+                }
+            }
+            guard more else { break }
+            if mine { try writer.endDocument() }
+            rawDocuments += 1
+            if rawDocuments % 256 == 0 {
+                meter.update(Double(stream.bytesRead) / 1e6, extra: "\(rawDocuments) documents")
+            }
+        }
+        try writer.close()
+        meter.update(Double(stream.bytesRead) / 1e6, extra: "\(rawDocuments) documents", force: true)
+        summary.inputBytes = stream.bytesRead
+        summary.sentences = try comm.allReduce(sentencesMine)
+        summary.tokens = try comm.allReduce(tokensMine)
+        try comm.barrier()
+        logger.info("pass 1: tokenized \(summary.tokens) tokens in \(String(format: "%.2f", Date().timeIntervalSince(start))) s, peak resident \(Self.peakResidentMB()) MB")
+
+        // Pass 2: every store, every document by index.
+        let stores = try (0..<comm.size).map { try TokenStore(directory: workDirectory, rank: $0) }
+        var locations: [UInt64] = []
+        for g in 0..<rawDocuments {
+            let store = g % comm.size, local = g / comm.size
+            guard local < stores[store].documentCount else {
+                throw BuildError("token store of rank \(store) has \(stores[store].documentCount) documents, expected more (rank \(comm.rank) read \(rawDocuments) documents): did the ranks see different input?")
+            }
+            if !stores[store].sentenceRange(ofDocument: local).isEmpty {
+                locations.append(StoredDocuments.location(store: store, document: local))
+            }
+        }
+        summary.documents = locations.count
+        summary.emptyDocuments = rawDocuments - locations.count
+        guard !locations.isEmpty else {
+            throw BuildError("no document with any token in \(options.inputFiles.joined(separator: ", ")) (\(rawDocuments) empty documents): is the input empty or the --format wrong?")
+        }
+
+        if options.referenceRNG {
+            summary.trainingDocuments = locations.count
+            summary.trainingInstances = try buildReference(StoredDocuments(stores: stores, locations: locations))
+        } else {
+            // Hold-out: document d goes to test when hash(seed, d) / 2^64 < F.
+            let seed = UInt64(bitPattern: Int64(options.randomSeed))
+            var training: [UInt64] = [], test: [UInt64] = []
+            for (d, l) in locations.enumerated() {
+                let u = Double(SeededRandom.hash(seed, Stream.holdout, UInt64(d)) >> 11) / 9_007_199_254_740_992.0
+                if u < options.holdoutFraction { test.append(l) } else { training.append(l) }
+            }
+            if options.holdoutFraction > 0 && (training.isEmpty || test.isEmpty) {
+                throw BuildError("--holdout-fraction \(options.holdoutFraction) leaves \(training.count) training and \(test.count) test documents of \(locations.count): both need at least one")
+            }
+            summary.trainingDocuments = training.count
+            summary.testDocuments = test.count
+            let splits = [StoredDocuments(stores: stores, locations: training), StoredDocuments(stores: stores, locations: test)]
+            let counts = try buildDefault(splits: splits)
+            summary.trainingInstances = counts.training
+            summary.testInstances = counts.test
+        }
+        guard summary.instances > 0 else {
+            throw BuildError("the corpus is too small for one instance (\(summary.documents) documents, \(summary.tokens) tokens)")
+        }
+        try comm.barrier()
+        summary.seconds = Date().timeIntervalSince(start)
+        logger.info("passes 2 and 3: instances and shards done at \(String(format: "%.2f", summary.seconds)) s, peak resident \(Self.peakResidentMB()) MB")
+        if comm.isRoot {
+            try writeVocabularyAndManifest(summary)
+            try? FileManager.default.removeItem(atPath: workDirectory)
+        }
+        try comm.barrier()
+        return summary
+    }
+
+    /// This process's peak resident memory (VmHWM), in MB; 0 where /proc is missing.
+    public static func peakResidentMB() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return 0 }
+        return kb / 1024
+    }
+
+    // MARK: Output folder
+
+    public static func shardName(_ index: Int, test: Bool) -> String {
+        String(format: "part-%05d-%@.hdf5", index, test ? "test" : "training")
+    }
+
+    /// Rank 0 cleans the folder of a previous build (work dir, shards, manifest); everyone waits.
+    func prepareOutput() throws {
+        let fm = FileManager.default
+        let out = options.outputDirectory
+        var failure: String? = nil
+        if comm.isRoot {
+            do {
+                try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
+                try? fm.removeItem(atPath: workDirectory)
+                for name in try fm.contentsOfDirectory(atPath: out)
+                where (name.hasPrefix("part-") && name.hasSuffix(".hdf5")) || name == "manifest.json" {
+                    try fm.removeItem(atPath: (out as NSString).appendingPathComponent(name))
+                }
+                try fm.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+                let probe = (workDirectory as NSString).appendingPathComponent("probe")
+                guard fm.createFile(atPath: probe, contents: Data("ok".utf8)) else { throw BuildError("cannot write in \(workDirectory)") }
+                try fm.removeItem(atPath: probe)
+            } catch {
+                failure = "cannot prepare the output folder \(out): \(error)"
+            }
+        }
+        // Every rank learns of a failure and throws it (so each prints a clear message), no hang.
+        let message = try comm.broadcast(failure ?? "")
+        if !message.isEmpty { throw BuildError(message) }
+        try comm.barrier()
+    }
+
+    func shardAttributes() -> [String: ShardAttribute] {
+        ShardMetadata(
+            vocabSize: vocabulary.size, vocabSHA256: vocabulary.sha256, maxSeqLength: options.maxSeqLength,
+            maxPredictionsPerSeq: options.maxPredictionsPerSeq, maskedLMProb: options.maskedLMProb,
+            dupeFactor: options.dupeFactor, shortSeqProb: options.shortSeqProb, wholeWordMask: options.wholeWordMask,
+            randomSeed: Int64(options.randomSeed), toolVersion: BuildManifest.toolVersion,
+            sourceFiles: options.inputFiles.map { ($0 as NSString).lastPathComponent }
+        ).attributes
+    }
+
+    func shardPath(_ index: Int, test: Bool) -> String {
+        (options.outputDirectory as NSString).appendingPathComponent(Self.shardName(index, test: test))
+    }
+
+    // MARK: Reference mode
+
+    /// Google's create_training_instances with Python's RNG; instance i goes to shard i mod K.
+    func buildReference(_ documents: StoredDocuments) throws -> [Int] {
+        logger.info("reference mode: creating instances as google-research/bert's script (random.Random(\(options.randomSeed)))")
+        var rng = PythonRandom(seed: options.randomSeed)
+        let instances = createTrainingInstances(
+            documents: documents, maxSeqLength: options.maxSeqLength, dupeFactor: options.dupeFactor,
+            shortSeqProb: options.shortSeqProb, maskedLMProb: options.maskedLMProb,
+            maxPredictionsPerSeq: options.maxPredictionsPerSeq, vocabulary: vocabulary.masking,
+            wholeWordMask: options.wholeWordMask, sameDocumentBIsRandom: true, rng: &rng)
+        var counts = [Int](repeating: 0, count: options.shards)
+        for k in 0..<options.shards {
+            let writer = try ShardWriter(path: shardPath(k, test: false), maxSeqLength: options.maxSeqLength,
+                                         maxPredictions: options.maxPredictionsPerSeq, attributes: shardAttributes())
+            for i in stride(from: k, to: instances.count, by: options.shards) { try writer.append(instances[i]) }
+            try writer.close()
+            counts[k] = writer.count
+        }
+        return counts
+    }
+}

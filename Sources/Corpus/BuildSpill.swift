@@ -1,0 +1,174 @@
+// Default mode's passes 2 and 3 (see BuildPipeline.swift): instances spilled to per-rank files
+// with a key each, then gathered shard by shard in key order.
+//
+// Spill record (int32, little-endian): length L, predictions P, label, start of B (first segment-1
+// position); then input ids [L], masked positions [P], masked ids [P].
+// Index entry (4 × uint64): key, split << 32 | shard, byte offset of the record, tie-break
+// (i << 32 | pass << 20 | j), so the order is total even if two keys collide.
+
+import Distributed
+import Foundation
+import Logging
+import Storage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Stream tags folded into the seeded hashes, so draws for different purposes never coincide.
+enum Stream {
+    static let holdout: UInt64 = 0x484F_4C44        // "HOLD"
+    static let instances: UInt64 = 0x494E_5354      // "INST"
+    static let shuffle: UInt64 = 0x5348_5546        // "SHUF"
+}
+
+extension CorpusBuilder {
+    func spillPaths(rank: Int) -> (records: String, index: String) {
+        let d = workDirectory as NSString
+        return (d.appendingPathComponent("instances-\(rank).bin"), d.appendingPathComponent("index-\(rank).bin"))
+    }
+
+    /// Passes 2 and 3; returns the instance count of every training and test shard.
+    func buildDefault(splits: [StoredDocuments]) throws -> (training: [Int], test: [Int]) {
+        let seed = UInt64(bitPattern: Int64(options.randomSeed))
+        let shardCounts = [options.shards, options.testShards]
+        let paths = spillPaths(rank: comm.rank)
+        let records = try BufferedFileWriter(path: paths.records)
+        let index = try BufferedFileWriter(path: paths.index)
+
+        // Pass 2: this rank's documents of each split, every dupe pass.
+        let work = splits.reduce(0) { $0 + $1.documentCount } * options.dupeFactor
+        let meter = ProgressMeter(label: "instances", unit: "documents", total: Double(work), enabled: comm.isRoot)
+        var done = 0
+        // Random B sentences touch pages anywhere in the stores. Above 16 MiB of stores, drop the
+        // touched pages every 4 documents so resident memory stays flat; below, keeping them costs
+        // less than the system calls (measured: 25% of the CPU time on a 4 MB corpus).
+        let storeBytes = splits.first.map { $0.stores.reduce(0) { $0 + $1.mappedBytes } } ?? 0
+        let releaseEvery = storeBytes > 16 << 20 ? 4 : Int.max
+        for (split, documents) in splits.enumerated() where documents.documentCount > 0 {
+            for pass in 0..<options.dupeFactor {
+                for i in stride(from: comm.rank, to: documents.documentCount, by: comm.size) {
+                    var rng = SeededRandom(seed: seed, Stream.instances, UInt64(split), UInt64(pass), UInt64(i))
+                    let instances = createInstancesFromDocument(
+                        documents: documents, documentIndex: i, maxSeqLength: options.maxSeqLength,
+                        shortSeqProb: options.shortSeqProb, maskedLMProb: options.maskedLMProb,
+                        maxPredictionsPerSeq: options.maxPredictionsPerSeq, vocabulary: vocabulary.masking,
+                        wholeWordMask: options.wholeWordMask, sameDocumentBIsRandom: false, rng: &rng)
+                    guard instances.count < (1 << 20) else {
+                        throw BuildError("document \(i) gives \(instances.count) instances in one pass, more than 2^20")
+                    }
+                    for (j, instance) in instances.enumerated() {
+                        let key = SeededRandom.hash(seed, Stream.shuffle, UInt64(split), UInt64(pass), UInt64(i), UInt64(j))
+                        let shard = key % UInt64(shardCounts[split])
+                        try index.append(key)
+                        try index.append(UInt64(split) << 32 | shard)
+                        try index.append(UInt64(records.bytesWritten))
+                        try index.append(UInt64(i) << 32 | UInt64(pass) << 20 | UInt64(j))
+                        try writeRecord(instance, to: records)
+                    }
+                    done += comm.size
+                    meter.update(Double(min(done, work)))
+                    // Keep resident memory flat: the maps are re-read from the page cache as needed.
+                    if (done / comm.size) % releaseEvery == 0 { documents.stores.forEach { $0.releasePages() } }
+                }
+            }
+        }
+        try records.close()
+        try index.close()
+        meter.update(Double(work), force: true)
+        logger.info("pass 2: instances spilled, peak resident \(Self.peakResidentMB()) MB")
+        try comm.barrier()
+
+        // Pass 3: shard m of the list (training shards, then test shards) is written by rank m mod N.
+        splits.first?.stores.forEach { $0.releasePages() }
+        let recordFiles = try (0..<comm.size).map { try RecordFile(path: spillPaths(rank: $0).records, maxSeqLength: options.maxSeqLength, maxPredictions: options.maxPredictionsPerSeq) }
+        let indexFiles = (0..<comm.size).map { spillPaths(rank: $0).index }
+        let jobs = (0..<shardCounts[0]).map { (0, $0) } + (0..<shardCounts[1]).map { (1, $0) }
+        var mine = [Int64](repeating: 0, count: jobs.count)
+        for m in stride(from: comm.rank, to: jobs.count, by: comm.size) {
+            let (split, shard) = jobs[m]
+            mine[m] = Int64(try writeShard(split: split, shard: shard, records: recordFiles, indexes: indexFiles))
+            logger.debug("wrote \(Self.shardName(shard, test: split == 1)) (\(mine[m]) instances)")
+        }
+        try comm.allReduce(&mine)
+        let counts = mine.map(Int.init)
+        return (Array(counts[0..<shardCounts[0]]), Array(counts[shardCounts[0]...]))
+    }
+
+    func writeRecord(_ instance: PretrainingInstance, to file: BufferedFileWriter) throws {
+        let bStart = instance.segmentIds.firstIndex(of: 1) ?? instance.segmentIds.count
+        try file.append(Int32(instance.inputIds.count))
+        try file.append(Int32(instance.maskedPositions.count))
+        try file.append(instance.nextSentenceLabel)
+        try file.append(Int32(bStart))
+        try file.append(instance.inputIds)
+        try file.append(instance.maskedPositions)
+        try file.append(instance.maskedIds)
+    }
+
+    /// Gathers one shard's entries from every rank's index, sorts them by (key, tie-break) and
+    /// writes the records in that order.
+    func writeShard(split: Int, shard: Int, records: [RecordFile], indexes: [String]) throws -> Int {
+        struct Entry { var key: UInt64, tie: UInt64, rank: Int, offset: Int }
+        let tag = UInt64(split) << 32 | UInt64(shard)
+        var entries: [Entry] = []
+        // Each index is read in 1 MiB pieces (32 768 entries), so memory is this shard's entries only.
+        var piece = [UInt64](repeating: 0, count: 4 * 32_768)
+        for (rank, path) in indexes.enumerated() {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw StorageError.posix(path, "cannot open") }
+            defer { close(fd) }
+            var offset = 0
+            while true {
+                let got = piece.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+                guard got >= 0 else { throw StorageError.posix(path, "read failed at byte \(offset)") }
+                guard got > 0 else { break }
+                guard got % 32 == 0 else { throw BuildError("\(path): index cut short at byte \(offset + got)") }
+                for e in stride(from: 0, to: got / 8, by: 4) where piece[e + 1] == tag {
+                    entries.append(Entry(key: piece[e], tie: piece[e + 3], rank: rank, offset: Int(piece[e + 2])))
+                }
+                offset += got
+            }
+        }
+        entries.sort { ($0.key, $0.tie) < ($1.key, $1.tie) }
+        let writer = try ShardWriter(path: shardPath(shard, test: split == 1), maxSeqLength: options.maxSeqLength,
+                                     maxPredictions: options.maxPredictionsPerSeq, attributes: shardAttributes())
+        for entry in entries { try writer.append(try records[entry.rank].record(at: entry.offset)) }
+        try writer.close()
+        return writer.count
+    }
+}
+
+/// Reads spill records with pread into one reusable buffer (a memory map would count every page it
+/// touched as resident memory, growing with the corpus).
+final class RecordFile {
+    let path: String
+    private let fd: Int32
+    private var buffer: [Int32]   // [4 + T + 2P]: the largest record
+
+    init(path: String, maxSeqLength: Int, maxPredictions: Int) throws {
+        self.path = path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StorageError.posix(path, "cannot open") }
+        buffer = [Int32](repeating: 0, count: 4 + maxSeqLength + 2 * maxPredictions)
+    }
+
+    deinit { close(fd) }
+
+    func record(at offset: Int) throws -> PretrainingInstance {
+        let capacity = buffer.count * 4
+        let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, capacity, off_t(offset)) }
+        guard got >= 16 else { throw BuildError("\(path): record at byte \(offset) is cut short (read \(got) bytes)") }
+        let length = Int(buffer[0]), predictions = Int(buffer[1]), bStart = Int(buffer[3])
+        guard length >= 0, predictions >= 0, 4 + length + 2 * predictions <= buffer.count,
+              (4 + length + 2 * predictions) * 4 <= got else {
+            throw BuildError("\(path): record at byte \(offset) is damaged (length \(length), predictions \(predictions))")
+        }
+        var p = 4
+        let ids = Array(buffer[p..<(p + length)]); p += length
+        let positions = Array(buffer[p..<(p + predictions)]); p += predictions
+        let labels = Array(buffer[p..<(p + predictions)])
+        let segments = (0..<length).map { Int32($0 >= bStart ? 1 : 0) }
+        return PretrainingInstance(inputIds: ids, segmentIds: segments, maskedPositions: positions, maskedIds: labels,
+                                   nextSentenceLabel: buffer[2])
+    }
+}

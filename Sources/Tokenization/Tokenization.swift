@@ -1,1 +1,0 @@
-// The Tokenization module; its sources arrive with their issue.

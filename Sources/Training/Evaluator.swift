@@ -1,0 +1,73 @@
+// Held-out evaluation: dropout off, every instance exactly once, sums reduced over ranks so the
+// result does not depend on how many ranks share the work.
+//
+// Rank r takes the instances r, r+R, r+2R, … in batches of up to b (the last batch may be short).
+
+import BERT
+import Distributed
+import Foundation
+
+/// Sums over every evaluated instance (all ranks).
+public struct EvaluationResult: Equatable, Sendable {
+    public var sequences = 0
+    public var maskedTokens = 0
+    public var mlmLossSum = 0.0, mlmCorrect = 0
+    public var nspLossSum = 0.0, nspCorrect = 0
+
+    public init() {}
+
+    public var mlmLoss: Double { mlmLossSum / Double(max(maskedTokens, 1)) }
+    public var nspLoss: Double { nspLossSum / Double(max(sequences, 1)) }
+    public var loss: Double { mlmLoss + nspLoss }
+    public var mlmAccuracy: Double { Double(mlmCorrect) / Double(max(maskedTokens, 1)) }
+    public var nspAccuracy: Double { Double(nspCorrect) / Double(max(sequences, 1)) }
+
+    /// One JSON object (`evaluate --json`).
+    public var json: String {
+        func g(_ x: Double) -> String { String(format: "%.9g", x) }
+        return "{\"loss\": \(g(loss)), \"mlm_loss\": \(g(mlmLoss)), \"nsp_loss\": \(g(nspLoss)), "
+            + "\"mlm_accuracy\": \(g(mlmAccuracy)), \"nsp_accuracy\": \(g(nspAccuracy)), "
+            + "\"sequences\": \(sequences), \"masked_tokens\": \(maskedTokens)}"
+    }
+}
+
+public enum Evaluator {
+    /// Evaluates `model` on every instance of `dataset`, sharing the work over the ranks of `communicator`.
+    public static func evaluate(model: BertForPreTraining, dataset: PretrainingDataset, batch: PretrainingBatch,
+                                communicator: Communicator, progress: ProgressMeter? = nil) throws -> EvaluationResult {
+        let R = communicator.size, r = communicator.rank
+        let capacity = batch.batchSize
+        let mine: [Int] = Array(stride(from: r, to: dataset.count, by: R))
+        var local = EvaluationResult()
+        batch.seqLength = dataset.maxSeqLength
+        batch.maxPredictions = dataset.maxPredictions
+        var done = 0
+        for first in stride(from: 0, to: mine.count, by: capacity) {
+            let take = mine[first..<min(first + capacity, mine.count)]
+            batch.batchSize = take.count
+            for (row, index) in take.enumerated() {
+                batch.fill(row: row, with: try dataset.instance(index))
+            }
+            let loss = try model.forward(batch, training: false)
+            local.sequences += loss.nspCount
+            local.maskedTokens += loss.mlmCount
+            local.mlmLossSum += loss.mlmLossSum
+            local.mlmCorrect += loss.mlmCorrect
+            local.nspLossSum += loss.nspLossSum
+            local.nspCorrect += loss.nspCorrect
+            done += take.count
+            progress?.update(Double(done * R))
+        }
+        batch.batchSize = capacity
+        // Counts as integers (exact), loss sums as doubles.
+        var counts: [Int64] = [Int64(local.sequences), Int64(local.maskedTokens), Int64(local.mlmCorrect), Int64(local.nspCorrect)]
+        try communicator.allReduce(&counts)
+        var sums = [local.mlmLossSum, local.nspLossSum]
+        try communicator.allReduce(&sums)
+        var total = EvaluationResult()
+        total.sequences = Int(counts[0]); total.maskedTokens = Int(counts[1])
+        total.mlmCorrect = Int(counts[2]); total.nspCorrect = Int(counts[3])
+        total.mlmLossSum = sums[0]; total.nspLossSum = sums[1]
+        return total
+    }
+}

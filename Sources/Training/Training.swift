@@ -1,1 +1,0 @@
-// The Training module; its sources arrive with their issue.

@@ -1,0 +1,74 @@
+// TrainingOptions: the run's full configuration, as the command line gave it.
+//
+// The CLI (`bert-pretrain train`) fills it; the trainer logs it once, saves it as JSON in
+// every checkpoint's trainer state, and `--resume` reads it back so that a resumed run
+// continues with exactly the settings it started with.
+
+import Foundation
+
+public enum ScheduleKind: String, Codable, Sendable, CaseIterable {
+    /// Linear warm-up, then linear decay to zero (BERT's schedule).
+    case linear
+    /// Linear warm-up, then polynomial decay (power 0.5, NVIDIA's LAMB recipe).
+    case poly
+}
+
+public enum OptimizerKind: String, Codable, Sendable, CaseIterable {
+    case adamw, lamb
+}
+
+public struct TrainingOptions: Codable, Equatable, Sendable {
+    /// Preset name or path to a config.json (ignored with `initFrom`: the checkpoint's config is used).
+    public var config: String = "bert-base"
+    /// Directory of `*training*` shards.
+    public var data: String = ""
+    /// Held-out shards; nil = the `*test*` shards beside the training ones.
+    public var evalData: String? = nil
+    public var output: String = "run"
+    /// vocab.txt; nil = the vocab.txt beside the shards (if any).
+    public var vocab: String? = nil
+    public var epochs: Int = 1
+    /// Sequences per rank per micro-batch.
+    public var batchSize: Int = 32
+    public var accumulationSteps: Int = 1
+    public var learningRate: Double = 1e-4
+    public var warmupProportion: Double = 0.01
+    /// Overrides `warmupProportion` when set.
+    public var warmupSteps: Int? = nil
+    public var schedule: ScheduleKind = .linear
+    public var optimizer: OptimizerKind = .adamw
+    public var weightDecay: Double = 0.01
+    public var maxGradNorm: Double = 1.0
+    public var hiddenDropout: Double? = nil
+    public var attentionDropout: Double? = nil
+    public var seed: UInt64 = 12345
+    public var initFrom: String? = nil
+    public var dynamicMasking: Bool = false
+    /// 0 = only at the end of every epoch.
+    public var checkpointEverySteps: Int = 0
+    /// Checkpoints kept (oldest removed first); 0 = keep all.
+    public var keepLast: Int = 0
+    public var logEverySteps: Int = 10
+    /// Consecutive non-finite steps tolerated before the run stops.
+    public var maxNonFiniteSteps: Int = 5
+    /// Fail at the first non-finite loss or gradient instead of skipping the update.
+    public var failOnNonFinite: Bool = false
+    /// Debug: after every step, check that every rank holds identical parameters.
+    public var checkParameterSync: Bool = false
+    /// Debug / tests: stop (with a checkpoint) after this many optimizer steps in total.
+    public var stopAfterSteps: Int? = nil
+    /// Skip the held-out evaluation at the end of each epoch.
+    public var skipEval: Bool = false
+
+    public init() {}
+
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    public static func decode(json: Data) throws -> TrainingOptions {
+        try JSONDecoder().decode(TrainingOptions.self, from: json)
+    }
+}

@@ -1,0 +1,194 @@
+// `bert-corpus build` end to end, as users run it: the built executable under real `mpirun`.
+// Needs the products built first (`swift build`); Tests/run-tests.sh does that.
+
+import Foundation
+import XCTest
+@testable import Corpus
+
+final class BuildTests: XCTestCase {
+    static var executable: String {
+        // The test bundle sits in .build/<configuration>/ (or is that folder, on Linux), next to the executables.
+        let bundle = Bundle(for: BuildTests.self).bundleURL
+        for folder in [bundle, bundle.deletingLastPathComponent()] {
+            let candidate = folder.appendingPathComponent("bert-corpus").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return bundle.deletingLastPathComponent().appendingPathComponent("bert-corpus").path
+    }
+
+    static var fixtures: String { Bundle.module.url(forResource: "Fixtures/reference", withExtension: nil)!.path }
+
+    struct Run { let status: Int32; let stderr: String }
+
+    /// Runs `bert-corpus build ARGS` under `mpirun -np ranks` (ranks 0: without mpirun).
+    func build(ranks: Int, _ arguments: [String]) throws -> Run {
+        guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
+            throw BuildError("\(Self.executable) not found: build the products first (swift build)")
+        }
+        let process = Process()
+        if ranks == 0 {
+            process.executableURL = URL(fileURLWithPath: Self.executable)
+            process.arguments = ["build"] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["mpirun", "--oversubscribe", "-np", String(ranks), Self.executable, "build"] + arguments
+        }
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        environment["OPENBLAS_NUM_THREADS"] = "1"
+        process.environment = environment
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let data = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stderr: String(decoding: data, as: UTF8.self))
+    }
+
+    func temporaryFolder() throws -> String {
+        let path = NSTemporaryDirectory() + "bert-corpus-build-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
+    func shards(in folder: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".hdf5") }.sorted()
+    }
+
+    func instances(_ path: String) throws -> [PretrainingInstance] {
+        let reader = try ShardReader(path: path)
+        return try (0..<reader.count).map { try reader.instance($0) }
+    }
+
+    /// The CLI in reference mode, through the real tokenizer and shard writer, equals Google's script.
+    func testReferenceModeReproducesGoogleScript() throws {
+        let out = try temporaryFolder() + "/shards"
+        let f = Self.fixtures
+        let run = try build(ranks: 0, ["--format", "google", "--input", f + "/corpus.txt", "--vocab", f + "/vocab.txt", "--output", out,
+                                       "--max-seq-length", "128", "--max-predictions-per-seq", "20", "--masked-lm-prob", "0.15",
+                                       "--dupe-factor", "3", "--short-seq-prob", "0.3", "--random-seed", "12345",
+                                       "--shards", "1", "--reference-rng"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(try shards(in: out), ["part-00000-training.hdf5"])
+        let ours = try instances(out + "/part-00000-training.hdf5")
+        let google = try ReferenceTests.records("plain-instances.jsonl")
+        XCTAssertEqual(ours.count, google.count)
+        for (i, (o, g)) in zip(ours, google).enumerated() where o != g {
+            XCTFail("instance \(i) differs from Google's\n ours:   \(o)\n google: \(g)")
+            break
+        }
+        // The folder also holds the vocabulary and a manifest.
+        XCTAssertEqual(FileManager.default.contents(atPath: out + "/vocab.txt"), FileManager.default.contents(atPath: f + "/vocab.txt"))
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json"))) as! [String: Any]
+        XCTAssertEqual(manifest["mode"] as? String, "reference-rng")
+        XCTAssertEqual((manifest["counts"] as? [String: Any])?["training_instances"] as? Int, 233)
+    }
+
+    /// Default mode: -np 1, 2, 3 and a second -np 2 run give the same shards.
+    func testSameShardsForAnyNumberOfRanks() throws {
+        let root = try temporaryFolder()
+        let f = Self.fixtures
+        var outputs: [String] = []
+        for (k, ranks) in [1, 2, 3, 2].enumerated() {
+            let out = root + "/run\(k)-np\(ranks)"
+            let run = try build(ranks: ranks, ["--format", "google", "--input", f + "/corpus.txt", "--vocab", f + "/vocab.txt", "--output", out,
+                                               "--dupe-factor", "3", "--shards", "3", "--holdout-fraction", "0.2",
+                                               "--whole-word-mask"])
+            XCTAssertEqual(run.status, 0, "-np \(ranks): \(run.stderr)")
+            outputs.append(out)
+        }
+        let names = try shards(in: outputs[0])
+        XCTAssertEqual(names, ["part-00000-test.hdf5", "part-00000-training.hdf5", "part-00001-training.hdf5", "part-00002-training.hdf5"])
+        var total = 0
+        for name in names {
+            let first = try instances(outputs[0] + "/" + name)
+            let attributes = try ShardReader(path: outputs[0] + "/" + name).attributes
+            total += first.count
+            XCTAssertGreaterThan(first.count, 0, name)
+            for out in outputs.dropFirst() {
+                XCTAssertEqual(try shards(in: out), names)
+                XCTAssertTrue(try instances(out + "/" + name) == first, "\(out)/\(name) differs from \(outputs[0])/\(name)")
+                XCTAssertEqual(try ShardReader(path: out + "/" + name).attributes, attributes, "\(out)/\(name) attributes")
+            }
+        }
+        // Every instance landed in exactly one shard: the total equals one rank's in-memory build.
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: outputs[2] + "/manifest.json"))) as! [String: Any]
+        let counts = manifest["counts"] as! [String: Any]
+        XCTAssertEqual((counts["training_instances"] as! Int) + (counts["test_instances"] as! Int), total)
+        XCTAssertEqual(counts["documents"] as? Int, 10)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: outputs[2] + "/.bert-corpus-work"), "work directory removed")
+        assertBytesIdentical(outputs, names)
+    }
+
+    /// Same content must also mean the same bytes (the writer turns HDF5's time stamps off and
+    /// closes its objects in a fixed order).
+    func assertBytesIdentical(_ outputs: [String], _ names: [String]) {
+        for name in names {
+            let first = FileManager.default.contents(atPath: outputs[0] + "/" + name)
+            XCTAssertNotNil(first)
+            for out in outputs.dropFirst() {
+                XCTAssertTrue(FileManager.default.contents(atPath: out + "/" + name) == first, "\(out)/\(name): bytes differ from \(outputs[0])/\(name)")
+            }
+        }
+    }
+
+    /// Other formats go through the document reader: JSON lines, one document per line.
+    func testJSONLinesInputSameOnOneAndTwoRanks() throws {
+        let root = try temporaryFolder()
+        let f = Self.fixtures
+        // The fixture's chapters as JSON lines (a verse per line of the text field).
+        let chapters = try String(contentsOfFile: f + "/corpus.txt", encoding: .utf8).components(separatedBy: "\n\n")
+        let lines = try chapters.map { String(decoding: try JSONSerialization.data(withJSONObject: ["text": $0]), as: UTF8.self) }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: root + "/corpus.jsonl", atomically: true, encoding: .utf8)
+        var outputs: [String] = []
+        for ranks in [1, 2] {
+            let out = root + "/np\(ranks)"
+            let run = try build(ranks: ranks, ["--input", root + "/corpus.jsonl", "--vocab", f + "/vocab.txt", "--output", out,
+                                               "--dupe-factor", "2", "--shards", "2"])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            outputs.append(out)
+        }
+        let names = try shards(in: outputs[0])
+        XCTAssertEqual(names, ["part-00000-training.hdf5", "part-00001-training.hdf5"])
+        XCTAssertGreaterThan(try instances(outputs[0] + "/" + names[0]).count, 10)
+        assertBytesIdentical(outputs, names)
+    }
+
+    func testErrorsEndTheJobWithAMessageAndNoShard() throws {
+        let root = try temporaryFolder()
+        let f = Self.fixtures
+        // A vocabulary without the special tokens.
+        try "hello\nworld\n".write(toFile: root + "/bad-vocab.txt", atomically: true, encoding: .utf8)
+        var run = try build(ranks: 2, ["--format", "google", "--input", f + "/corpus.txt", "--vocab", root + "/bad-vocab.txt", "--output", root + "/a"])
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertTrue(run.stderr.contains("bad-vocab.txt"), run.stderr)
+        // Input with no token at all.
+        try "\n\n   \n".write(toFile: root + "/empty.txt", atomically: true, encoding: .utf8)
+        run = try build(ranks: 2, ["--input", root + "/empty.txt", "--vocab", f + "/vocab.txt", "--output", root + "/b"])
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertTrue(run.stderr.contains("no document with any token"), run.stderr)
+        XCTAssertEqual(try shards(in: root + "/b"), [])
+        // An output folder that cannot be made (its parent is a file).
+        run = try build(ranks: 2, ["--format", "google", "--input", f + "/corpus.txt", "--vocab", f + "/vocab.txt", "--output", root + "/empty.txt/out"])
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertTrue(run.stderr.contains("cannot prepare the output folder"), run.stderr)
+        // Reference mode is one process.
+        run = try build(ranks: 2, ["--format", "google", "--input", f + "/corpus.txt", "--vocab", f + "/vocab.txt", "--output", root + "/c", "--reference-rng"])
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertTrue(run.stderr.contains("one rank"), run.stderr)
+    }
+
+    func testRerunStartsOver() throws {
+        let out = try temporaryFolder() + "/shards"
+        let f = Self.fixtures
+        var run = try build(ranks: 0, ["--format", "google", "--input", f + "/corpus.txt", "--vocab", f + "/vocab.txt", "--output", out, "--dupe-factor", "1", "--shards", "4"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(try shards(in: out).count, 4)
+        run = try build(ranks: 0, ["--format", "google", "--input", f + "/corpus.txt", "--vocab", f + "/vocab.txt", "--output", out, "--dupe-factor", "1", "--shards", "2"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(try shards(in: out), ["part-00000-training.hdf5", "part-00001-training.hdf5"], "old shards are removed")
+    }
+}

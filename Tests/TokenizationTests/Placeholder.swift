@@ -1,1 +1,0 @@
-// Tests of the Tokenization module arrive with its issue.

@@ -1,1 +1,0 @@
-// Tests of the Training module arrive with its issue.

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# jobs/local-example.sh: the whole pipeline, end to end, on one machine, on a small real corpus
+# (the World English Bible, public domain, from Debian's own packages):
+#
+#   install packages → swift build -c release → corpus (corpus-tools/prepare-web-bible.sh)
+#   → vocab (bert-corpus vocab) → shards (mpirun -np NP bert-corpus build)
+#   → pretraining (mpirun -np NP bert-pretrain) → evaluation of the last checkpoint
+#
+#   bash jobs/local-example.sh                                   # defaults below
+#   CONFIG=bert-mini EPOCHS=5 NP=4 bash jobs/local-example.sh    # any parameter as a variable
+#
+# Parameters (environment variables):
+#   CONFIG       model preset: bert-tiny, bert-mini, bert-small, … bert-base          default bert-tiny
+#   EPOCHS       training epochs                                                       default 3
+#   VOCAB_SIZE   WordPiece vocabulary size to learn                                     default 8000
+#   MAX_SEQ      sequence length of the shards                                          default 128
+#   DUPE_FACTOR  times each document is turned into instances (different masks)         default 2
+#   NP           MPI ranks for building and training                                    default 2
+#   BATCH_SIZE   sequences per rank per step                                            default 32
+#   LR           peak learning rate                                                     default 1e-3
+#   RANGE        the part of the Bible to use (a diatheke key)          default "Gen 1:1-Rev 22:21"
+#   WORK         where everything goes                                 default ./work-data (in the repo)
+#   FRESH=1      start a new training run instead of reusing/resuming the previous one
+#   TRAIN_ARGS   further bert-pretrain flags
+#
+# Running it again is cheap: every stage keeps a stamp of its inputs and is skipped when they are
+# unchanged. Training: a finished run (its last epoch's checkpoint exists) is kept and only
+# evaluated again; an interrupted run is resumed with --resume; a run made from other shards or
+# parameters is moved aside (run.old-DATE) and a fresh one starts.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+CONFIG=${CONFIG:-bert-tiny}
+EPOCHS=${EPOCHS:-3}
+VOCAB_SIZE=${VOCAB_SIZE:-8000}
+MAX_SEQ=${MAX_SEQ:-128}
+DUPE_FACTOR=${DUPE_FACTOR:-2}
+NP=${NP:-2}
+BATCH_SIZE=${BATCH_SIZE:-32}
+LR=${LR:-1e-3}
+RANGE=${RANGE:-"Gen 1:1-Rev 22:21"}
+WORK=${WORK:-$repo/work-data}
+FRESH=${FRESH:-0}
+TRAIN_ARGS=${TRAIN_ARGS:-}
+if [ "$MAX_SEQ" -ge 512 ]; then MAX_PRED=80; else MAX_PRED=20; fi
+
+step() { echo; echo "== $(date -u +%H:%M:%S) $*"; }
+die() { echo "local-example.sh: error: $*" >&2; exit 1; }
+stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }   # file, expected content
+
+for v in EPOCHS VOCAB_SIZE MAX_SEQ DUPE_FACTOR NP BATCH_SIZE; do
+  [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v=${!v}: not a positive integer"
+done
+t_start=$(date +%s)
+
+step "system packages"
+bash jobs/install-deps.sh diatheke sword-text-web
+
+step "build (swift build -c release)"
+if ! swift build -c release 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Write|Emitting)' || true; }; then
+  die "swift build -c release failed (messages above)"
+fi
+bin=$(swift build -c release --show-bin-path)
+bert_corpus=$bin/bert-corpus
+bert_pretrain=$bin/bert-pretrain
+
+# MPI: as root Open MPI needs an explicit yes; more ranks than cores needs --oversubscribe; each rank
+# gets an equal share of the cores as BLAS threads, and no pinning (ranks would share one core).
+cores=$(nproc)
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$(( cores / NP > 0 ? cores / NP : 1 ))}
+[ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mpi=(mpirun -np "$NP" --bind-to none -x OPENBLAS_NUM_THREADS)
+[ "$NP" -gt "$cores" ] && mpi+=(--oversubscribe)
+
+mkdir -p "$WORK"
+corpus=$WORK/corpus
+vocab=$WORK/vocab.txt
+shards=$WORK/shards-$MAX_SEQ
+run=$WORK/run-$CONFIG-seq$MAX_SEQ
+
+step "corpus: World English Bible ($RANGE) → $corpus"
+key_corpus="web-bible|$RANGE"
+if stamp_ok "$corpus/.stamp" "$key_corpus"; then echo "up to date"
+else
+  rm -f "$corpus/.stamp"
+  bash corpus-tools/prepare-web-bible.sh "$corpus" "$RANGE"
+  echo "$key_corpus" > "$corpus/.stamp"
+fi
+
+step "vocabulary: $VOCAB_SIZE WordPiece tokens → $vocab"
+key_vocab="$key_corpus|vocab $VOCAB_SIZE"
+if stamp_ok "$WORK/vocab.stamp" "$key_vocab" && [ -s "$vocab" ]; then echo "up to date"
+else
+  rm -f "$WORK/vocab.stamp"
+  "$bert_corpus" vocab --input "$corpus" --vocab-size "$VOCAB_SIZE" --output "$vocab"
+  echo "$key_vocab" > "$WORK/vocab.stamp"
+fi
+
+step "shards: ${mpi[*]} bert-corpus build → $shards"
+key_shards="$key_vocab|$(sha256sum "$vocab" | cut -c1-16)|seq $MAX_SEQ pred $MAX_PRED dupe $DUPE_FACTOR"
+if stamp_ok "$shards/.stamp" "$key_shards"; then echo "up to date"
+else
+  rm -rf "$shards"
+  "${mpi[@]}" "$bert_corpus" build --input "$corpus" --vocab "$vocab" --output "$shards" \
+    --max-seq-length "$MAX_SEQ" --max-predictions-per-seq "$MAX_PRED" --dupe-factor "$DUPE_FACTOR"
+  echo "$key_shards" > "$shards/.stamp"
+fi
+
+step "pretraining: ${mpi[*]} bert-pretrain --config $CONFIG --epochs $EPOCHS → $run"
+key_run="$key_shards|$CONFIG|batch $BATCH_SIZE|lr $LR|np $NP|$TRAIN_ARGS"
+last=$(printf '%s/epoch-%04d' "$run" "$EPOCHS")
+if [ -d "$run" ] && { [ "$FRESH" = 1 ] || ! stamp_ok "$run/.stamp" "$key_run"; }; then
+  aside=$run.old-$(date -u +%Y%m%d-%H%M%S)
+  echo "moving the previous run aside to $aside (FRESH=1 or other shards/parameters)"
+  mv "$run" "$aside"
+fi
+train=(--config "$CONFIG" --data "$shards" --epochs "$EPOCHS" --batch-size "$BATCH_SIZE" --lr "$LR" --output "$run")
+# shellcheck disable=SC2206
+train+=($TRAIN_ARGS)
+if [ -f "$last/model.safetensors" ]; then
+  echo "already trained ($last exists); FRESH=1 starts a new run"
+else
+  if compgen -G "$run/*/trainer-state*" >/dev/null; then
+    echo "resuming the interrupted run in $run"
+    train+=(--resume)
+  fi
+  mkdir -p "$run"; echo "$key_run" > "$run/.stamp"
+  "${mpi[@]}" "$bert_pretrain" "${train[@]}"
+fi
+[ -f "$last/model.safetensors" ] || die "training ended without $last/model.safetensors"
+
+step "evaluation of $last on the held-out shards"
+"$bert_pretrain" evaluate --checkpoint "$last" --data "$shards" --json | tee "$run/evaluation.json"
+
+t_end=$(date +%s)
+cat <<EOF
+
+Done in $((t_end - t_start)) s.
+  checkpoint (Hugging Face BertForPreTraining):  $last
+  metrics, one row per logging step and epoch:   $run/metrics.csv
+  loss curves (open in a browser):               $run/loss.svg
+  held-out evaluation:                           $run/evaluation.json
+Load it in Python with: transformers.BertForPreTraining.from_pretrained("$last")
+EOF
