@@ -240,7 +240,7 @@ all_epochs() {  # run-dir
 }
 # metrics.csv without its timing columns (headers naming time, seconds, milliseconds, throughput)
 metrics_sans_timing() {
-  awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if (tolower($i) !~ /time|second|per_s|_s$|rate_s|throughput|elapsed|wall/) keep[i] = 1 }
+  awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if (tolower($i) !~ /time|second|per_s|_s$|_ms$|throughput|elapsed|wall/) keep[i] = 1 }
            { line = ""; for (i = 1; i <= NF; i++) if (i in keep) line = line $i ","; print line }' "$1"
 }
 
