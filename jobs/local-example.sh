@@ -14,7 +14,8 @@
 #   EPOCHS       training epochs                                                       default 3
 #   VOCAB_SIZE   WordPiece vocabulary size to learn                                     default 8000
 #   MAX_SEQ      sequence length of the shards                                          default 128
-#   DUPE_FACTOR  times each document is turned into instances (different masks)         default 2
+#   DUPE_FACTOR  times each document is turned into instances (different masks)         default 1
+#   HOLDOUT      share of documents held out for the evaluation (test) shards          default 0.1
 #   NP           MPI ranks for building and training                                    default 2
 #   BATCH_SIZE   sequences per rank per step                                            default 32
 #   LR           peak learning rate                                                     default 1e-3
@@ -35,7 +36,8 @@ CONFIG=${CONFIG:-bert-tiny}
 EPOCHS=${EPOCHS:-3}
 VOCAB_SIZE=${VOCAB_SIZE:-8000}
 MAX_SEQ=${MAX_SEQ:-128}
-DUPE_FACTOR=${DUPE_FACTOR:-2}
+DUPE_FACTOR=${DUPE_FACTOR:-1}
+HOLDOUT=${HOLDOUT:-0.1}
 NP=${NP:-2}
 BATCH_SIZE=${BATCH_SIZE:-32}
 LR=${LR:-1e-3}
@@ -93,22 +95,24 @@ key_vocab="$key_corpus|vocab $VOCAB_SIZE"
 if stamp_ok "$WORK/vocab.stamp" "$key_vocab" && [ -s "$vocab" ]; then echo "up to date"
 else
   rm -f "$WORK/vocab.stamp"
-  "$bert_corpus" vocab --input "$corpus" --vocab-size "$VOCAB_SIZE" --output "$vocab"
+  "$bert_corpus" vocab --input "$corpus" --vocab-size "$VOCAB_SIZE" --output "$vocab" \
+    || die "bert-corpus vocab failed (exit $?)"
   echo "$key_vocab" > "$WORK/vocab.stamp"
 fi
 
 step "shards: ${mpi[*]} bert-corpus build → $shards"
-key_shards="$key_vocab|$(sha256sum "$vocab" | cut -c1-16)|seq $MAX_SEQ pred $MAX_PRED dupe $DUPE_FACTOR"
+key_shards="$key_vocab|$(sha256sum "$vocab" | cut -c1-16)|seq $MAX_SEQ pred $MAX_PRED dupe $DUPE_FACTOR holdout $HOLDOUT"
 if stamp_ok "$shards/.stamp" "$key_shards"; then echo "up to date"
 else
   rm -rf "$shards"
   "${mpi[@]}" "$bert_corpus" build --input "$corpus" --vocab "$vocab" --output "$shards" \
-    --max-seq-length "$MAX_SEQ" --max-predictions-per-seq "$MAX_PRED" --dupe-factor "$DUPE_FACTOR"
+    --max-seq-length "$MAX_SEQ" --max-predictions-per-seq "$MAX_PRED" --dupe-factor "$DUPE_FACTOR" \
+    --holdout-fraction "$HOLDOUT" || die "bert-corpus build failed (exit $?)"
   echo "$key_shards" > "$shards/.stamp"
 fi
 
 step "pretraining: ${mpi[*]} bert-pretrain --config $CONFIG --epochs $EPOCHS → $run"
-key_run="$key_shards|$CONFIG|batch $BATCH_SIZE|lr $LR|np $NP|$TRAIN_ARGS"
+key_run="$key_shards|$CONFIG|epochs $EPOCHS|batch $BATCH_SIZE|lr $LR|np $NP|$TRAIN_ARGS"
 last=$(printf '%s/epoch-%04d' "$run" "$EPOCHS")
 if [ -d "$run" ] && { [ "$FRESH" = 1 ] || ! stamp_ok "$run/.stamp" "$key_run"; }; then
   aside=$run.old-$(date -u +%Y%m%d-%H%M%S)
@@ -126,7 +130,8 @@ else
     train+=(--resume)
   fi
   mkdir -p "$run"; echo "$key_run" > "$run/.stamp"
-  "${mpi[@]}" "$bert_pretrain" "${train[@]}"
+  "${mpi[@]}" "$bert_pretrain" "${train[@]}" \
+    || die "training stopped (exit $?); run the same command again to resume from its last checkpoint"
 fi
 [ -f "$last/model.safetensors" ] || die "training ended without $last/model.safetensors"
 

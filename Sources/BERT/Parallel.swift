@@ -3,11 +3,13 @@
 // halves too instead of doubling its share (bert-base at 2 threads: 66 % of sgemm GFLOP/s
 // with these passes serial, GELU alone ~15 % of the step).
 
+import CBLAS
 import Dispatch
 
 enum Parallel {
-    /// Threads for element-wise work; follows `BLAS.setThreads`.
-    static var threads = 1
+    /// Threads for element-wise work: OpenBLAS's count at start-up (OPENBLAS_NUM_THREADS, else
+    /// the cores), then whatever `BLAS.setThreads` sets.
+    static var threads = max(1, Int(openblas_get_num_threads()))
 
     /// Calls `body` on disjoint chunks covering 0..<count, in parallel when the work is large
     /// enough to pay for waking a thread (`minimumChunk` elements per chunk).

@@ -155,8 +155,12 @@ public final class Trainer {
         if options.dynamicMasking {
             guard let vocabPath else { throw TrainingError.badOption("--dynamic-masking needs the vocabulary (--vocab) for the [MASK] id") }
             let vocab = try Vocabulary(path: vocabPath)
-            masking = DynamicMasking(maxPredictions: trainData.maxPredictions, vocabSize: config.vocabSize,
-                                     maskId: vocab.maskId, clsId: vocab.clsId, sepId: vocab.sepId, seed: options.seed)
+            // Whole-word masking when the shards were built with it (their attribute says so).
+            let wholeWord = try PretrainingDataset.openShard(trainData.paths[0]).metadata.wholeWordMask ?? false
+            masking = DynamicMasking(maxPredictions: trainData.maxPredictions,
+                                     vocabulary: MaskingVocabulary(tokens: vocab.tokens, clsId: vocab.clsId,
+                                                                   sepId: vocab.sepId, maskId: vocab.maskId),
+                                     wholeWordMask: wholeWord, seed: options.seed)
         } else {
             masking = nil
         }

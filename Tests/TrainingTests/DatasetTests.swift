@@ -75,7 +75,9 @@ final class DatasetTests: XCTestCase {
     }
 
     func testDynamicMaskingFollowsGooglesRulesAndIsKeyedByEpochAndInstance() {
-        let masking = DynamicMasking(maxPredictions: 5, vocabSize: 100, maskId: 4, clsId: 2, sepId: 3, seed: 77)
+        let tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + (5..<100).map { "w\($0)" }
+        let masking = DynamicMasking(maxPredictions: 5, vocabulary: MaskingVocabulary(tokens: tokens, clsId: 2, sepId: 3, maskId: 4),
+                                     seed: 77)
         var rng = SeededGenerator(seed: 3)
         var masked = 0, kept = 0, replaced = 0, differentAcrossEpochs = 0
         let n = 3000
@@ -86,7 +88,7 @@ final class DatasetTests: XCTestCase {
             let a = masking.remask(x, epoch: 1, index: index)
             XCTAssertEqual(a, masking.remask(x, epoch: 1, index: index), "same (seed, epoch, instance) → same masking")
             if a != masking.remask(x, epoch: 2, index: index) { differentAcrossEpochs += 1 }
-            let expectedCount = min(5, max(1, Int((Double(original.count) * 0.15).rounded())))
+            let expectedCount = min(5, max(1, Int((Double(original.count) * 0.15).rounded(.toNearestOrEven))))
             XCTAssertEqual(a.maskedPositions.count, expectedCount)
             XCTAssertEqual(a.maskedPositions, a.maskedPositions.sorted())
             XCTAssertEqual(a.maskedIds, a.maskedPositions.map { original[Int($0)] })

@@ -72,10 +72,10 @@ final class DistributedTrainingTests: XCTestCase {
     }
 
     /// Stopping after a checkpoint and resuming gives the uninterrupted run's metrics rows (dropout on),
-    /// with rows and a well-formed loss.svg after every epoch.
+    /// with dynamic masking, and rows and a well-formed loss.svg after every epoch.
     func testResumeReproducesTheUninterruptedRun() throws {
         let corpus = try TinyCorpus(trainingShards: [40, 24], testShards: [16])
-        let common = ["--batch-size", "4", "--epochs", "2"]
+        let common = ["--batch-size", "4", "--epochs", "2", "--dynamic-masking"]
         let full = corpus.root + "/full"
         var r = try MPI.run(ranks: 2, baseArguments(corpus, output: full) + common, log: full + "-log")
         XCTAssertEqual(r.status, 0, r.stderr)

@@ -216,7 +216,7 @@ binary_works bert-pretrain train && binary_works bert-pretrain evaluate && have_
 if [ $have_corpus -eq 1 ]; then
   bash "$repo/corpus-tools/prepare-web-bible.sh" "$work/corpus" "Gen 1:1-Gen 12:20" 2>prepare.err \
     || fail prepare-corpus "$(cat prepare.err)"
-  id=$(env INPUT="$work/corpus" VOCAB="$work/vocab.txt" VOCAB_SIZE=1000 OUTPUT="$work/shards" MAX_SEQ=64 \
+  id=$(env INPUT="$work/corpus" VOCAB="$work/vocab.txt" VOCAB_SIZE=1000 OUTPUT="$work/shards" MAX_SEQ=64 HOLDOUT=0.2 \
         DUPE_FACTOR=2 BERT_CORPUS="$bin/bert-corpus" sbatch --parsable --ntasks=2 \
         --output="$work/build-%j.out" "$repo/jobs/build-corpus.sbatch")
   state=$(wait_job "$id" 300)
@@ -238,9 +238,9 @@ all_epochs() {  # run-dir
   local e
   for ((e = 1; e <= EPOCHS; e++)); do [ -f "$(printf '%s/epoch-%04d/model.safetensors' "$1" $e)" ] || return 1; done
 }
-# metrics.csv without its timing columns (any header naming time, seconds, rate or throughput)
+# metrics.csv without its timing columns (headers naming time, seconds, milliseconds, throughput)
 metrics_sans_timing() {
-  awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if (tolower($i) !~ /time|second|per_s|_s$|rate_s|throughput|elapsed|wall/) keep[i] = 1 }
+  awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if (tolower($i) !~ /time|second|per_s|_s$|_ms$|throughput|elapsed|wall/) keep[i] = 1 }
            { line = ""; for (i = 1; i <= NF; i++) if (i in keep) line = line $i ","; print line }' "$1"
 }
 
@@ -284,6 +284,7 @@ if [ $have_corpus -eq 1 ] && [ $have_train -eq 1 ]; then
     elif ! grep -q "(restart 1)" "$work/run-b.out"; then why="no second start in the output"
     elif ! grep -q -- "--resume" "$work/run-b.out"; then why="the second start did not pass --resume"
     elif ! all_epochs "$work/run-b"; then why="not every epoch's checkpoint exists"
+    elif ! compgen -G "$work/run-b/step-*/trainer-state*" >/dev/null; then why="no mid-epoch checkpoint (step-*) from the USR1"
     elif [ -f "$work/run-a/metrics.csv" ] && ! diff <(metrics_sans_timing "$work/run-a/metrics.csv") \
             <(metrics_sans_timing "$work/run-b/metrics.csv") > metrics.diff; then
       why="metrics differ from the uninterrupted run: $(head -6 metrics.diff)"
