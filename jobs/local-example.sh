@@ -105,7 +105,7 @@ key_shards="$key_vocab|$(sha256sum "$vocab" | cut -c1-16)|seq $MAX_SEQ pred $MAX
 if stamp_ok "$shards/.stamp" "$key_shards"; then echo "up to date"
 else
   rm -rf "$shards"
-  "${mpi[@]}" "$bert_corpus" build --input "$corpus" --vocab "$vocab" --output "$shards" \
+  "${mpi[@]}" "$bert_corpus" build --input "$corpus" --format google --vocab "$vocab" --output "$shards" \
     --max-seq-length "$MAX_SEQ" --max-predictions-per-seq "$MAX_PRED" --dupe-factor "$DUPE_FACTOR" \
     --holdout-fraction "$HOLDOUT" || die "bert-corpus build failed (exit $?)"
   echo "$key_shards" > "$shards/.stamp"
