@@ -12,16 +12,14 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Time training steps of one model replica on synthetic pretraining batches.",
         discussion: """
-            Each step: forward, zero gradients, backward, AdamW update, on B full-length sequences
-            ([CLS] A [SEP] B [SEP], token ids uniform in [1000, vocab), `--predictions` positions per
-            sequence replaced by [MASK]). Reports sequences/s, the median step time, achieved GFLOP/s,
-            peak RSS, and cblas_sgemm GFLOP/s of a 2048³ product at the same thread count.
+            Each step: forward, zero gradients, backward, AdamW update, on B full-length sequences ([CLS] A [SEP] B [SEP], token ids uniform in [1000, vocab), --predictions positions per sequence replaced by [MASK]). Reports sequences/s, the median step time, achieved GFLOP/s, peak RSS, and cblas_sgemm GFLOP/s of a 2048³ product at the same thread count.
 
-            FLOPs per step (multiply-add = 2; training = 3 × forward; as torch_bert_bench.py, gathered MLM):
+            FLOPs per step, as torch_bert_bench.py with the gathered MLM head (multiply-add = 2, training = 3 × forward), with L layers, H hidden, I intermediate, V vocab, T sequence length, P predictions, B batch:
+
               per token:    2L(4H² + 2HI) + 4LTH + 2H² + 2HV·(P/T)
               per sequence: 2(H² + 2H)
-              step = 3·(B·T·per_token + B·per_sequence)
-            with L layers, H hidden, I intermediate, V vocab, T sequence length, P predictions, B batch.
+              step:         3·(B·T·per_token + B·per_sequence)
+
             LayerNorm, GELU, softmax, biases, embedding lookups and the optimizer are not counted.
             """)
 
