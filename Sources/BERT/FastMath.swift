@@ -36,7 +36,7 @@ func fastExp(_ x: Float) -> Float {
 /// erf(x) for Float, absolute error below 2e-7 (about 1 ulp of values near 1).
 /// |x| ≤ 1: x·P(x²), P of degree 6; 1 < |x| ≤ 4: 1 − exp(−x² + R(|x| − 2.5)), R of degree 8;
 /// beyond 4, erf rounds to ±1 in Float. Coefficients: least-squares fits on Chebyshev nodes,
-/// made by `scripts/fit_erf.py` (fit error 1.3e-9 and 6.2e-10).
+/// made by `Tests/BERTTests/Fixtures/fit_erf.py` (fit error 1.3e-9 and 6.2e-10).
 @inline(__always)
 func fastErf(_ x: Float) -> Float {
     let t = min(abs(x), 4)
