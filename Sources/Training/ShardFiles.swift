@@ -6,14 +6,15 @@ import Foundation
 public enum ShardFiles {
     static let extensions: Set<String> = ["hdf5", "h5", "hdf"]
 
-    /// The shard files in `directory` whose name contains `pattern`, sorted.
-    public static func list(in directory: String, containing pattern: String) throws -> [String] {
+    /// The shard files in `directory` whose name contains `pattern` (every shard when nil), sorted.
+    public static func list(in directory: String, containing pattern: String?) throws -> [String] {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
             throw TrainingError.io(path: directory, reason: "cannot list the shard directory (\(error.localizedDescription))")
         }
         return names.filter { name in
-            !name.hasPrefix(".") && name.contains(pattern)
+            // (Not `contains("")`: Foundation's `contains` is false for an empty pattern.)
+            !name.hasPrefix(".") && (pattern.map { name.contains($0) } ?? true)
                 && extensions.contains((name as NSString).pathExtension.lowercased())
         }.sorted().map { (directory as NSString).appendingPathComponent($0) }
     }
@@ -28,7 +29,7 @@ public enum ShardFiles {
             }
             if isDir.boolValue {
                 let test = try list(in: path, containing: "test")
-                let all = test.isEmpty ? try list(in: path, containing: "") : test
+                let all = test.isEmpty ? try list(in: path, containing: nil) : test
                 if all.isEmpty { throw TrainingError.noShards(directory: path, pattern: "") }
                 out += all
             } else {

@@ -152,6 +152,14 @@ final class OutputFilesTests: XCTestCase {
         XCTAssertEqual(try ShardFiles.expand([dir]).map { ($0 as NSString).lastPathComponent }, ["part-00000-test.hdf5"])
         XCTAssertThrowsError(try ShardFiles.expand([dir + "/missing"])) { XCTAssertTrue("\($0)".contains("missing")) }
     }
+
+    func testShardFolderWithoutTestShardsMeansAllItsShards() throws {
+        for name in ["part-00001-training.hdf5", "part-00000-training.hdf5", "vocab.txt", "manifest.json"] {
+            XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/" + name, contents: Data()))
+        }
+        XCTAssertEqual(try ShardFiles.expand([dir]).map { ($0 as NSString).lastPathComponent },
+                       ["part-00000-training.hdf5", "part-00001-training.hdf5"])
+    }
 }
 
 final class SVGChecker: NSObject, XMLParserDelegate {
