@@ -25,7 +25,8 @@ private func forEachPair(_ s: AttentionShape, scratch: UnsafeMutableBufferPointe
                          _ pair: (_ slot: UnsafeMutablePointer<Float>, _ index: Int) -> Void) {
     let pairs = s.batch * s.heads, slotSize = attentionScratchPerWorker(seq: s.seq)
     precondition(scratch.count >= slotSize, "attention scratch \(scratch.count) < \(slotSize) floats")
-    // Below ~0.5 MFLOP per pair (T=64, D=64) the thread wake-up is not worth it.
+    // Pairs smaller than T=64, D=64 (4·T²·D = 1 MFLOP forward) stay serial: waking a thread and
+    // switching OpenBLAS would weigh more there (not measured below; bert-mini is T=128, D=64).
     let workers = s.seq * s.seq * s.headSize >= 1 << 18 ? min(Parallel.threads, pairs, scratch.count / slotSize) : 1
     if workers <= 1 {
         for index in 0..<pairs { pair(scratch.baseAddress!, index) }
