@@ -13,31 +13,57 @@ struct AttentionShape {
     var scale: Float { 1 / Float(headSize).squareRoot() }
 }
 
-/// scratch: [T, T] floats (the dropped-out probabilities of one head).
+/// Scratch floats one worker needs: [T, T] dropped-out probabilities, plus [T, T] dWeights in backward.
+/// The (b, h) pairs are independent, so `scratch` holds one such slot per worker.
+func attentionScratchPerWorker(seq T: Int) -> Int { 2 * T * T }
+
+/// Runs `pair(worker, b·A + h)` for every (b, h), in order on one thread, or as contiguous blocks of
+/// pairs across `Parallel.threads` workers (at most one per scratch slot) when that pays. Each pair's
+/// arithmetic is the same either way and touches only its own outputs and its worker's slot, so the
+/// result is bit-identical for any thread count.
+private func forEachPair(_ s: AttentionShape, scratch: UnsafeMutableBufferPointer<Float>,
+                         _ pair: (_ slot: UnsafeMutablePointer<Float>, _ index: Int) -> Void) {
+    let pairs = s.batch * s.heads, slotSize = attentionScratchPerWorker(seq: s.seq)
+    precondition(scratch.count >= slotSize, "attention scratch \(scratch.count) < \(slotSize) floats")
+    // Pairs smaller than T=64, D=64 (4·T²·D = 1 MFLOP forward) stay serial: waking a thread and
+    // switching OpenBLAS would weigh more there (not measured below; bert-mini is T=128, D=64).
+    let workers = s.seq * s.seq * s.headSize >= 1 << 18 ? min(Parallel.threads, pairs, scratch.count / slotSize) : 1
+    if workers <= 1 {
+        for index in 0..<pairs { pair(scratch.baseAddress!, index) }
+        return
+    }
+    Parallel.forEachBlockWithSerialBLAS(pairs, workers: workers) { worker, range in
+        let slot = scratch.baseAddress! + worker * slotSize
+        for index in range { pair(slot, index) }
+    }
+}
+
+/// scratch: `attentionScratchPerWorker` floats per worker (see `forEachPair`).
 func attentionForward(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, keep: UnsafeMutablePointer<UInt8>,
                       qkv: UnsafePointer<Float>, maskBias: UnsafePointer<Float>, shape s: AttentionShape,
-                      dropProbability p: Float, generator: DropoutGenerator, scratch: UnsafeMutablePointer<Float>) {
+                      dropProbability p: Float, generator: DropoutGenerator, scratch: UnsafeMutableBufferPointer<Float>) {
     let T = s.seq, D = s.headSize, H = s.hidden, rowStride = 3 * H
-    for b in 0..<s.batch {
+    // The generator is one serial stream: draw every pair's mask first, in (b, h) order.
+    if p > 0 {
+        for index in 0..<(s.batch * s.heads) { generator.fillMask(keep + index * T * T, count: T * T, dropProbability: p) }
+    }
+    forEachPair(s, scratch: scratch) { dropped, index in
+        let b = index / s.heads, h = index % s.heads
         let base = qkv + b * T * rowStride
         let bias = maskBias + b * T
-        for h in 0..<s.heads {
-            let q = base + h * D, k = base + H + h * D, v = base + 2 * H + h * D
-            let pbh = probs + ((b * s.heads + h) * T * T)
-            // scores[T, T] = q·kᵀ/√D
-            sgemm(transB: true, m: T, n: T, k: D, alpha: s.scale, a: q, lda: rowStride, b: k, ldb: rowStride,
-                  c: pbh, ldc: T)
-            for i in 0..<T { softmaxRow(pbh + i * T, bias: bias, count: T) }
-            var weights = UnsafePointer(pbh)
-            if p > 0 {
-                let kbh = keep + ((b * s.heads + h) * T * T)
-                generator.fillMask(kbh, count: T * T, dropProbability: p)
-                dropoutApply(pbh, mask: kbh, count: T * T, dropProbability: p, into: scratch)
-                weights = UnsafePointer(scratch)
-            }
-            // ctx[T, D] (row stride H) = weights[T, T]·v[T, D]
-            sgemm(m: T, n: D, k: T, a: weights, lda: T, b: v, ldb: rowStride, c: ctx + b * T * H + h * D, ldc: H)
+        let q = base + h * D, k = base + H + h * D, v = base + 2 * H + h * D
+        let pbh = probs + index * T * T
+        // scores[T, T] = q·kᵀ/√D
+        sgemm(transB: true, m: T, n: T, k: D, alpha: s.scale, a: q, lda: rowStride, b: k, ldb: rowStride,
+              c: pbh, ldc: T)
+        for i in 0..<T { softmaxRow(pbh + i * T, bias: bias, count: T) }
+        var weights = UnsafePointer(pbh)
+        if p > 0 {
+            dropoutApply(pbh, mask: keep + index * T * T, count: T * T, dropProbability: p, into: dropped)
+            weights = UnsafePointer(dropped)
         }
+        // ctx[T, D] (row stride H) = weights[T, T]·v[T, D]
+        sgemm(m: T, n: D, k: T, a: weights, lda: T, b: v, ldb: rowStride, c: ctx + b * T * H + h * D, ldc: H)
     }
 }
 
@@ -51,40 +77,39 @@ private func softmaxRow(_ row: UnsafeMutablePointer<Float>, bias: UnsafePointer<
     for j in 0..<n { row[j] *= inverse }
 }
 
-/// dqkv[B, T, 3H] (overwritten) from dctx[B, T, H]. scratch: 2·[T, T] floats.
+/// dqkv[B, T, 3H] (overwritten) from dctx[B, T, H]. scratch: `attentionScratchPerWorker` floats per worker.
 func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dctx: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
                        probs: UnsafePointer<Float>, keep: UnsafePointer<UInt8>, shape s: AttentionShape,
-                       dropProbability p: Float, scratch: UnsafeMutablePointer<Float>) {
+                       dropProbability p: Float, scratch: UnsafeMutableBufferPointer<Float>) {
     let T = s.seq, D = s.headSize, H = s.hidden, rowStride = 3 * H
-    let dWeights = scratch, dropped = scratch + T * T
-    for b in 0..<s.batch {
+    forEachPair(s, scratch: scratch) { slot, index in
+        let b = index / s.heads, h = index % s.heads
+        let dWeights = slot, dropped = slot + T * T
         let base = qkv + b * T * rowStride, dBase = dqkv + b * T * rowStride
-        for h in 0..<s.heads {
-            let q = base + h * D, k = base + H + h * D, v = base + 2 * H + h * D
-            let dq = dBase + h * D, dk = dBase + H + h * D, dv = dBase + 2 * H + h * D
-            let pbh = probs + ((b * s.heads + h) * T * T)
-            let dc = dctx + b * T * H + h * D
-            // dWeights[T, T] = dctx·vᵀ
-            sgemm(transB: true, m: T, n: T, k: D, a: dc, lda: H, b: v, ldb: rowStride, c: dWeights, ldc: T)
-            var weights = pbh
-            if p > 0 {
-                let kbh = keep + ((b * s.heads + h) * T * T)
-                dropoutApply(pbh, mask: kbh, count: T * T, dropProbability: p, into: dropped)
-                dropoutApply(dWeights, mask: kbh, count: T * T, dropProbability: p)
-                weights = UnsafePointer(dropped)
-            }
-            // dv[T, D] = weightsᵀ·dctx
-            sgemm(transA: true, m: T, n: D, k: T, a: weights, lda: T, b: dc, ldb: H, c: dv, ldc: rowStride)
-            // softmax backward, in place: dScores = P ⊙ (dP − Σ_j dP·P)
-            for i in 0..<T {
-                let pr = pbh + i * T, dr = dWeights + i * T
-                let dot = vectorDot(pr, dr, count: T)
-                for j in 0..<T { dr[j] = pr[j] * (dr[j] - dot) }
-            }
-            // dq = dScores·k/√D, dk = dScoresᵀ·q/√D
-            sgemm(m: T, n: D, k: T, alpha: s.scale, a: dWeights, lda: T, b: k, ldb: rowStride, c: dq, ldc: rowStride)
-            sgemm(transA: true, m: T, n: D, k: T, alpha: s.scale, a: dWeights, lda: T, b: q, ldb: rowStride,
-                  c: dk, ldc: rowStride)
+        let q = base + h * D, k = base + H + h * D, v = base + 2 * H + h * D
+        let dq = dBase + h * D, dk = dBase + H + h * D, dv = dBase + 2 * H + h * D
+        let pbh = probs + index * T * T
+        let dc = dctx + b * T * H + h * D
+        // dWeights[T, T] = dctx·vᵀ
+        sgemm(transB: true, m: T, n: T, k: D, a: dc, lda: H, b: v, ldb: rowStride, c: dWeights, ldc: T)
+        var weights = pbh
+        if p > 0 {
+            let kbh = keep + index * T * T
+            dropoutApply(pbh, mask: kbh, count: T * T, dropProbability: p, into: dropped)
+            dropoutApply(dWeights, mask: kbh, count: T * T, dropProbability: p)
+            weights = UnsafePointer(dropped)
         }
+        // dv[T, D] = weightsᵀ·dctx
+        sgemm(transA: true, m: T, n: D, k: T, a: weights, lda: T, b: dc, ldb: H, c: dv, ldc: rowStride)
+        // softmax backward, in place: dScores = P ⊙ (dP − Σ_j dP·P)
+        for i in 0..<T {
+            let pr = pbh + i * T, dr = dWeights + i * T
+            let dot = vectorDot(pr, dr, count: T)
+            for j in 0..<T { dr[j] = pr[j] * (dr[j] - dot) }
+        }
+        // dq = dScores·k/√D, dk = dScoresᵀ·q/√D
+        sgemm(m: T, n: D, k: T, alpha: s.scale, a: dWeights, lda: T, b: k, ldb: rowStride, c: dq, ldc: rowStride)
+        sgemm(transA: true, m: T, n: D, k: T, alpha: s.scale, a: dWeights, lda: T, b: q, ldb: rowStride,
+              c: dk, ldc: rowStride)
     }
 }

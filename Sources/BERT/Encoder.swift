@@ -51,7 +51,7 @@ public final class BertEncoder {
     private let dFfn: UnsafeMutableBufferPointer<Float>         // [B·T, I]
     private let dQkv: UnsafeMutableBufferPointer<Float>         // [B·T, 3H]
     private let dA, dB, dLn1Out, dTmp: UnsafeMutableBufferPointer<Float> // [B·T, H] each
-    private let attnScratch: UnsafeMutableBufferPointer<Float>  // 2·[T, T]
+    private let attnScratch: UnsafeMutableBufferPointer<Float>  // threads · 2·[T, T]: one slot per attention worker
 
     /// Bytes of activations and scratch (what `forward`/`backward` touch besides parameters).
     public let activationBytes: Int
@@ -102,7 +102,7 @@ public final class BertEncoder {
         dB = a.allocate(Float.self, count: N * H)
         dLn1Out = a.allocate(Float.self, count: N * H)
         dTmp = a.allocate(Float.self, count: N * H)
-        attnScratch = a.allocate(Float.self, count: 2 * T * T)
+        attnScratch = a.allocate(Float.self, count: Parallel.threads * attentionScratchPerWorker(seq: T))
         activationBytes = a.bytes
     }
 
@@ -169,7 +169,7 @@ public final class BertEncoder {
                           rows: N, inFeatures: H, outFeatures: 3 * H)
             attentionForward(ctx: act.ctx.baseAddress!, probs: act.probs.baseAddress!, keep: act.probsKeep.baseAddress!,
                              qkv: act.qkv.baseAddress!, maskBias: maskBias.baseAddress!, shape: shape,
-                             dropProbability: attentionDrop, generator: generator, scratch: attnScratch.baseAddress!)
+                             dropProbability: attentionDrop, generator: generator, scratch: attnScratch)
             linearForward(tmp, act.ctx.baseAddress!, weight: p + w.attnOutWeight, bias: p + w.attnOutBias,
                           rows: N, inFeatures: H, outFeatures: H)
             // ln1In = dropout(tmp) + x; ln1Out = LayerNorm(ln1In)
@@ -244,7 +244,7 @@ public final class BertEncoder {
                            x: act.ctx.baseAddress!, weight: p + w.attnOutWeight, rows: N, inFeatures: H, outFeatures: H)
             attentionBackward(dqkv: dQkv.baseAddress!, dctx: dl1, qkv: act.qkv.baseAddress!, probs: act.probs.baseAddress!,
                               keep: act.probsKeep.baseAddress!, shape: shape, dropProbability: attentionDrop,
-                              scratch: attnScratch.baseAddress!)
+                              scratch: attnScratch)
             linearBackward(dx: dIn, accumulate: true, dWeight: g + w.qkvWeight, dBias: g + w.qkvBias, dOut: dQkv.baseAddress!,
                            x: x, weight: p + w.qkvWeight, rows: N, inFeatures: H, outFeatures: 3 * H)
             gradientsReady?(w.range)

@@ -23,4 +23,19 @@ enum Parallel {
             if start < count { body(start..<min(count, start + size)) }
         }
     }
+
+    /// Calls `body(worker, range)` for `workers` contiguous blocks covering 0..<count, in parallel,
+    /// with OpenBLAS held at one thread meanwhile: each worker's sgemm calls are small (attention
+    /// heads), so running them side by side beats letting OpenBLAS split each one, and two levels
+    /// of threads would oversubscribe the cores. The previous OpenBLAS count is restored after.
+    static func forEachBlockWithSerialBLAS(_ count: Int, workers: Int, _ body: (_ worker: Int, Range<Int>) -> Void) {
+        let blasThreads = openblas_get_num_threads()
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(blasThreads) }
+        let size = (count + workers - 1) / workers
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let start = w * size
+            if start < count { body(w, start..<min(count, start + size)) }
+        }
+    }
 }
