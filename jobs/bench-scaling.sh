@@ -23,8 +23,8 @@ mkdir -p "$OUT"
 
 median_column() {   # file column-name: median of a metrics.csv column over train rows after the first two
   awk -F, -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next }
-       $1 == "train" { n++; if (n > 2) v[++m] = $c }
-       END { if (m == 0) { print "nan"; exit } asort(v); print (m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2) }' "$1"
+       $1 == "train" { n++; if (n > 2) print $c }' "$1" | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
 
 echo "| config | 1 rank seq/s | 2 ranks seq/s | scaling | all-reduce wait per step (2 ranks) | data wait (2 ranks) | bench seq/s | 1 rank ÷ bench |"
