@@ -8,7 +8,8 @@
 #   DATA=work-data/shards VOCAB=work-data/shards/vocab.txt CONFIGS="bert-tiny bert-small bert-base" \
 #       bash jobs/bench-scaling.sh
 # DATA: a folder of training shards (e.g. the one `bash jobs/local-example.sh` builds).
-# STEPS: optimizer steps per run (default 12 for small configs, 5 for bert-base).
+# STEPS: optimizer steps per run (default 40 for small configs, 5 for bert-base; short runs of a
+# small config are dominated by warm-up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-work-data/shards}
@@ -30,7 +31,7 @@ median_column() {   # file column-name: median of a metrics.csv column over trai
 echo "| config | 1 rank seq/s | 2 ranks seq/s | scaling | all-reduce wait per step (2 ranks) | data wait (2 ranks) | bench seq/s | 1 rank ÷ bench |"
 echo "|---|---|---|---|---|---|---|---|"
 for cfg in $CONFIGS; do
-  steps=${STEPS:-$([ "$cfg" = bert-base ] && echo 5 || echo 12)}
+  steps=${STEPS:-$([ "$cfg" = bert-base ] && echo 5 || echo 40)}
   declare -A sps=()
   for np in 1 2; do
     run="$OUT/$cfg-np$np"; rm -rf "$run"
