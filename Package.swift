@@ -35,7 +35,7 @@ let package = Package(
                 swiftSettings: optimised + [.unsafeFlags(["-Xcc", "-fno-math-errno"])]),
         .target(name: "Tokenization", dependencies: ["Storage"],
                 swiftSettings: optimised),
-        .target(name: "Corpus", dependencies: ["CHDF5", "Tokenization", "Distributed", "Storage",
+        .target(name: "Corpus", dependencies: ["CHDF5", "CZlib", "Tokenization", "Distributed", "Storage",
                                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: optimised),
         .target(name: "Training", dependencies: ["BERT", "Optim", "Corpus", "Distributed", "Tokenization", "Storage",

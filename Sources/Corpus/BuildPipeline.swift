@@ -93,7 +93,7 @@ public final class CorpusBuilder {
             guard local < stores[store].documentCount else {
                 throw BuildError("token store of rank \(store) has \(stores[store].documentCount) documents, expected more (rank \(comm.rank) read \(rawDocuments) documents): did the ranks see different input?")
             }
-            if !stores[store].sentenceRange(ofDocument: local).isEmpty {
+            if stores[store].sentenceCount(ofDocument: local) > 0 {
                 locations.append(StoredDocuments.location(store: store, document: local))
             }
         }
@@ -199,7 +199,7 @@ public final class CorpusBuilder {
     func buildReference(_ documents: StoredDocuments) throws -> [Int] {
         logger.info("reference mode: creating instances as google-research/bert's script (random.Random(\(options.randomSeed)))")
         var rng = PythonRandom(seed: options.randomSeed)
-        let instances = createTrainingInstances(
+        let instances = try createTrainingInstances(
             documents: documents, maxSeqLength: options.maxSeqLength, dupeFactor: options.dupeFactor,
             shortSeqProb: options.shortSeqProb, maskedLMProb: options.maskedLMProb,
             maxPredictionsPerSeq: options.maxPredictionsPerSeq, vocabulary: vocabulary.masking,

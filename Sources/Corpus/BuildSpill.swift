@@ -39,16 +39,11 @@ extension CorpusBuilder {
         let work = splits.reduce(0) { $0 + $1.documentCount } * options.dupeFactor
         let meter = ProgressMeter(label: "instances", unit: "documents", total: Double(work), enabled: comm.isRoot)
         var done = 0
-        // Random B sentences touch pages anywhere in the stores. Above 16 MiB of stores, drop the
-        // touched pages every 4 documents so resident memory stays flat; below, keeping them costs
-        // less than the system calls (measured: 25% of the CPU time on a 4 MB corpus).
-        let storeBytes = splits.first.map { $0.stores.reduce(0) { $0 + $1.mappedBytes } } ?? 0
-        let releaseEvery = storeBytes > 16 << 20 ? 4 : Int.max
         for (split, documents) in splits.enumerated() where documents.documentCount > 0 {
             for pass in 0..<options.dupeFactor {
                 for i in stride(from: comm.rank, to: documents.documentCount, by: comm.size) {
                     var rng = SeededRandom(seed: seed, Stream.instances, UInt64(split), UInt64(pass), UInt64(i))
-                    let instances = createInstancesFromDocument(
+                    let instances = try createInstancesFromDocument(
                         documents: documents, documentIndex: i, maxSeqLength: options.maxSeqLength,
                         shortSeqProb: options.shortSeqProb, maskedLMProb: options.maskedLMProb,
                         maxPredictionsPerSeq: options.maxPredictionsPerSeq, vocabulary: vocabulary.masking,
@@ -67,8 +62,6 @@ extension CorpusBuilder {
                     }
                     done += comm.size
                     meter.update(Double(min(done, work)))
-                    // Keep resident memory flat: the maps are re-read from the page cache as needed.
-                    if (done / comm.size) % releaseEvery == 0 { documents.stores.forEach { $0.releasePages() } }
                 }
             }
         }
@@ -79,7 +72,6 @@ extension CorpusBuilder {
         try comm.barrier()
 
         // Pass 3: shard m of the list (training shards, then test shards) is written by rank m mod N.
-        splits.first?.stores.forEach { $0.releasePages() }
         let recordFiles = try (0..<comm.size).map { try RecordFile(path: spillPaths(rank: $0).records, maxSeqLength: options.maxSeqLength, maxPredictions: options.maxPredictionsPerSeq) }
         let indexFiles = (0..<comm.size).map { spillPaths(rank: $0).index }
         let jobs = (0..<shardCounts[0]).map { (0, $0) } + (0..<shardCounts[1]).map { (1, $0) }
@@ -132,7 +124,7 @@ extension CorpusBuilder {
         entries.sort { ($0.key, $0.tie) < ($1.key, $1.tie) }
         let writer = try ShardWriter(path: shardPath(shard, test: split == 1), maxSeqLength: options.maxSeqLength,
                                      maxPredictions: options.maxPredictionsPerSeq, attributes: shardAttributes())
-        for entry in entries { try writer.append(try records[entry.rank].record(at: entry.offset)) }
+        for entry in entries { try records[entry.rank].copyRecord(at: entry.offset, to: writer) }
         try writer.close()
         return writer.count
     }
@@ -154,21 +146,21 @@ final class RecordFile {
 
     deinit { close(fd) }
 
-    func record(at offset: Int) throws -> PretrainingInstance {
+    /// Reads the record at byte `offset` and appends it to `writer`, without building arrays.
+    func copyRecord(at offset: Int, to writer: ShardWriter) throws {
         let capacity = buffer.count * 4
         let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, capacity, off_t(offset)) }
         guard got >= 16 else { throw BuildError("\(path): record at byte \(offset) is cut short (read \(got) bytes)") }
-        let length = Int(buffer[0]), predictions = Int(buffer[1]), bStart = Int(buffer[3])
-        guard length >= 0, predictions >= 0, 4 + length + 2 * predictions <= buffer.count,
-              (4 + length + 2 * predictions) * 4 <= got else {
-            throw BuildError("\(path): record at byte \(offset) is damaged (length \(length), predictions \(predictions))")
+        try buffer.withUnsafeBufferPointer { b in
+            let length = Int(b[0]), predictions = Int(b[1]), bStart = Int(b[3])
+            guard length >= 0, predictions >= 0, 4 + length + 2 * predictions <= b.count,
+                  (4 + length + 2 * predictions) * 4 <= got else {
+                throw BuildError("\(path): record at byte \(offset) is damaged (length \(length), predictions \(predictions))")
+            }
+            try writer.append(inputIds: UnsafeBufferPointer(rebasing: b[4..<(4 + length)]), segmentBStart: bStart,
+                              maskedPositions: UnsafeBufferPointer(rebasing: b[(4 + length)..<(4 + length + predictions)]),
+                              maskedIds: UnsafeBufferPointer(rebasing: b[(4 + length + predictions)..<(4 + length + 2 * predictions)]),
+                              nextSentenceLabel: b[2])
         }
-        var p = 4
-        let ids = Array(buffer[p..<(p + length)]); p += length
-        let positions = Array(buffer[p..<(p + predictions)]); p += predictions
-        let labels = Array(buffer[p..<(p + predictions)])
-        let segments = (0..<length).map { Int32($0 >= bStart ? 1 : 0) }
-        return PretrainingInstance(inputIds: ids, segmentIds: segments, maskedPositions: positions, maskedIds: labels,
-                                   nextSentenceLabel: buffer[2])
     }
 }

@@ -334,6 +334,15 @@ final class HDF5Dataset {
         }
     }
 
+    /// Stores one chunk's bytes as they go to disk, already through the dataset's filters (the
+    /// pipeline is bypassed): `origin` is the chunk's first element (a multiple of the chunk shape,
+    /// inside the current extent); bit i of `skippedFilters` marks filter i as not applied.
+    func writeChunk(origin: [Int], skippedFilters: UInt32, _ bytes: UnsafeRawBufferPointer) throws {
+        var offset = origin.map { hsize_t($0) }
+        try context.check(H5Dwrite_chunk(id, chdf5_p_default(), skippedFilters, &offset, bytes.count, bytes.baseAddress),
+                          "H5Dwrite_chunk")
+    }
+
     /// Reads rows `rows` into `values` (row-major), converting to `memoryType`.
     func read<T>(rows: Range<Int>, rowWidth: Int?, memoryType: hid_t, into values: UnsafeMutableBufferPointer<T>) throws {
         assert(values.count >= rows.count * (rowWidth ?? 1))

@@ -7,11 +7,12 @@
 
 /// Documents as sentences of token ids, with random access (the on-disk token store in a build,
 /// arrays in tests). Every document has at least one sentence and every sentence at least one token.
+/// Reads may throw (a store's file failing to read).
 public protocol TokenizedDocuments {
     var documentCount: Int { get }
     func sentenceCount(_ document: Int) -> Int
-    func sentenceLength(_ document: Int, _ sentence: Int) -> Int
-    func appendSentence(_ document: Int, _ sentence: Int, to tokens: inout [Int32])
+    func sentenceLength(_ document: Int, _ sentence: Int) throws -> Int
+    func appendSentence(_ document: Int, _ sentence: Int, to tokens: inout [Int32]) throws
 }
 
 /// Documents held in arrays: [document][sentence][token].
@@ -34,9 +35,9 @@ public struct PermutedDocuments<Base: TokenizedDocuments>: TokenizedDocuments {
     public init(base: Base, order: [Int]) { self.base = base; self.order = order }
     public var documentCount: Int { order.count }
     public func sentenceCount(_ document: Int) -> Int { base.sentenceCount(order[document]) }
-    public func sentenceLength(_ document: Int, _ sentence: Int) -> Int { base.sentenceLength(order[document], sentence) }
-    public func appendSentence(_ document: Int, _ sentence: Int, to tokens: inout [Int32]) {
-        base.appendSentence(order[document], sentence, to: &tokens)
+    public func sentenceLength(_ document: Int, _ sentence: Int) throws -> Int { try base.sentenceLength(order[document], sentence) }
+    public func appendSentence(_ document: Int, _ sentence: Int, to tokens: inout [Int32]) throws {
+        try base.appendSentence(order[document], sentence, to: &tokens)
     }
 }
 
@@ -54,14 +55,14 @@ public func createTrainingInstances<D: TokenizedDocuments, R: InstanceRandom>(
     wholeWordMask: Bool = false,
     sameDocumentBIsRandom: Bool = true,
     rng: inout R
-) -> [PretrainingInstance] {
+) throws -> [PretrainingInstance] {
     var order = Array(0..<documents.documentCount)
     rng.shuffle(&order)
     let shuffled = PermutedDocuments(base: documents, order: order)
     var instances: [PretrainingInstance] = []
     for _ in 0..<dupeFactor {
         for documentIndex in 0..<shuffled.documentCount {
-            instances += createInstancesFromDocument(
+            instances += try createInstancesFromDocument(
                 documents: shuffled, documentIndex: documentIndex, maxSeqLength: maxSeqLength,
                 shortSeqProb: shortSeqProb, maskedLMProb: maskedLMProb, maxPredictionsPerSeq: maxPredictionsPerSeq,
                 vocabulary: vocabulary, wholeWordMask: wholeWordMask, sameDocumentBIsRandom: sameDocumentBIsRandom,
@@ -91,7 +92,7 @@ public func createInstancesFromDocument<D: TokenizedDocuments, R: InstanceRandom
     wholeWordMask: Bool = false,
     sameDocumentBIsRandom: Bool = true,
     rng: inout R
-) -> [PretrainingInstance] {
+) throws -> [PretrainingInstance] {
     let sentenceCount = documents.sentenceCount(documentIndex)
     // Account for [CLS], [SEP], [SEP].
     let maxNumTokens = maxSeqLength - 3
@@ -108,7 +109,7 @@ public func createInstancesFromDocument<D: TokenizedDocuments, R: InstanceRandom
     var currentLength = 0
     var i = 0
     while i < sentenceCount {
-        currentLength += documents.sentenceLength(documentIndex, i)
+        currentLength += try documents.sentenceLength(documentIndex, i)
         if i == sentenceCount - 1 || currentLength >= targetSeqLength {
             let chunkCount = i - chunkStart + 1
             // a_end is how many sentences of the chunk go into A.
@@ -117,7 +118,7 @@ public func createInstancesFromDocument<D: TokenizedDocuments, R: InstanceRandom
                 aEnd = rng.randint(1, chunkCount - 1)
             }
             var tokensA: [Int32] = []
-            for j in 0..<aEnd { documents.appendSentence(documentIndex, chunkStart + j, to: &tokensA) }
+            for j in 0..<aEnd { try documents.appendSentence(documentIndex, chunkStart + j, to: &tokensA) }
 
             var tokensB: [Int32] = []
             var isRandomNext = false
@@ -136,13 +137,13 @@ public func createInstancesFromDocument<D: TokenizedDocuments, R: InstanceRandom
                 let randomSentences = documents.sentenceCount(randomDocumentIndex)
                 let randomStart = rng.randint(0, randomSentences - 1)
                 for j in randomStart..<randomSentences {
-                    documents.appendSentence(randomDocumentIndex, j, to: &tokensB)
+                    try documents.appendSentence(randomDocumentIndex, j, to: &tokensB)
                     if tokensB.count >= targetBLength { break }
                 }
                 // The chunk's sentences after A were not used: put them back to be read again.
                 i -= chunkCount - aEnd
             } else {
-                for j in aEnd..<chunkCount { documents.appendSentence(documentIndex, chunkStart + j, to: &tokensB) }
+                for j in aEnd..<chunkCount { try documents.appendSentence(documentIndex, chunkStart + j, to: &tokensB) }
             }
             var a = tokensA[...], b = tokensB[...]
             truncateSeqPair(&a, &b, maxNumTokens: maxNumTokens, rng: &rng)

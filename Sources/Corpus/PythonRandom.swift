@@ -24,11 +24,13 @@ extension InstanceRandom {
 
     /// Python's `shuffle`: Fisher–Yates from the end, swapping x[i] with x[randbelow(i + 1)].
     public mutating func shuffle<T>(_ x: inout [T]) {
-        var i = x.count - 1
-        while i >= 1 {
-            let j = randbelow(i + 1)
-            x.swapAt(i, j)
-            i -= 1
+        x.withUnsafeMutableBufferPointer { x in
+            var i = x.count - 1
+            while i >= 1 {
+                let j = randbelow(i + 1)
+                x.swapAt(i, j)
+                i -= 1
+            }
         }
     }
 }

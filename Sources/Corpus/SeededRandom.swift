@@ -37,14 +37,16 @@ public struct SeededRandom: InstanceRandom {
         Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
     }
 
-    /// Unbiased: rejection of the top partial range (Lemire's multiply-shift with its threshold).
+    /// Unbiased: Lemire's multiply-shift, rejecting a low half below 2^64 mod n. That threshold is
+    /// below n, so the division that finds it is only needed when the low half is below n (rare).
     public mutating func randbelow(_ n: Int) -> Int {
         precondition(n > 0, "randbelow(\(n)): n must be positive")
         let bound = UInt64(n)
-        let threshold = (0 &- bound) % bound
-        while true {
-            let product = next().multipliedFullWidth(by: bound)
-            if product.low >= threshold { return Int(product.high) }
+        var product = next().multipliedFullWidth(by: bound)
+        if product.low < bound {
+            let threshold = (0 &- bound) % bound
+            while product.low < threshold { product = next().multipliedFullWidth(by: bound) }
         }
+        return Int(product.high)
     }
 }

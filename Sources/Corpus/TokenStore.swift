@@ -1,12 +1,21 @@
 // The build's on-disk token store: pass 1 writes every tokenized document here, pass 2 reads any
-// document of the corpus by index through memory maps, so a random B can come from anywhere while
-// the process holds only what the kernel pages in.
+// document of the corpus by index, so a random B can come from anywhere while the process holds
+// only two small windows of it.
 //
-// One store per rank, three flat little-endian files in the work directory:
-//   tokens-R.bin      int32   [tokens]          token ids of every sentence, back to back
-//   sentences-R.bin   uint64  [sentences]       end offset of each sentence in tokens (cumulative)
-//   documents-R.bin   uint64  [documents]       end offset of each document in sentences (cumulative)
-// A document may have no sentences (it is then skipped by the corpus view).
+// One store per rank, two flat little-endian files in the work directory:
+//   documents-R.bin   uint64 [documents, 2]   per document: end of its block in words (cumulative),
+//                                             end of its sentences (cumulative count)
+//   blocks-R.bin      int32 words             per document one block: its token ids, back to back,
+//                                             then the end of each sentence within them (uint32)
+// A document may have no sentences (an empty block; the corpus view skips it).
+//
+// Reading: the document index is held in memory (16 bytes per document); a document's block is
+// read with pread, whole (one call) when it is at most 16 KiB, which is most documents, or else
+// as a window of sentences (two calls: sentence ends, then tokens). pread copies, so reads are
+// sized to what instance creation uses next. An earlier version memory-mapped the files: every
+// fault mapped up to 16 neighbouring pages (the kernel's fault-around, which MADV_RANDOM does
+// not turn off), so resident memory grew with the corpus unless the pages were dropped every few
+// documents, and faults plus madvise cost a quarter of the build's CPU time.
 
 import Foundation
 import Storage
@@ -52,81 +61,44 @@ final class BufferedFileWriter {
     }
 }
 
-/// A read-only memory map of a whole file (empty files map to an empty buffer).
-final class MappedFile {
-    let path: String
-    let bytes: UnsafeRawBufferPointer
-
-    init(path: String) throws {
-        self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw StorageError.posix(path, "cannot open") }
-        defer { Glibc.close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw StorageError.posix(path, "cannot stat") }
-        let size = Int(info.st_size)
-        if size == 0 {
-            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
-            return
-        }
-        guard let base = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), base != MAP_FAILED else {
-            throw StorageError.posix(path, "cannot map \(size) bytes")
-        }
-        // Random access: no read-ahead, no mapping of neighbouring pages on a fault (which would
-        // count up to 64 KiB per touched token as resident memory).
-        madvise(base, size, MADV_RANDOM)
-        bytes = UnsafeRawBufferPointer(start: base, count: size)
-    }
-
-    /// Drops this process's resident copy of the pages (they stay in the page cache), so random
-    /// access over a large file does not grow the process's resident memory with the corpus.
-    func releasePages() {
-        if let base = bytes.baseAddress { madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, MADV_DONTNEED) }
-    }
-
-    func view<T>(as: T.Type) -> UnsafeBufferPointer<T> {
-        guard let base = bytes.baseAddress else { return UnsafeBufferPointer(start: nil, count: 0) }
-        return UnsafeBufferPointer(start: base.assumingMemoryBound(to: T.self), count: bytes.count / MemoryLayout<T>.stride)
-    }
-
-    deinit {
-        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
-    }
-}
-
 public enum TokenStoreFiles {
-    static func paths(directory: String, rank: Int) -> (tokens: String, sentences: String, documents: String) {
+    static func paths(directory: String, rank: Int) -> (blocks: String, documents: String) {
         let d = directory as NSString
-        return (d.appendingPathComponent("tokens-\(rank).bin"), d.appendingPathComponent("sentences-\(rank).bin"),
-                d.appendingPathComponent("documents-\(rank).bin"))
+        return (d.appendingPathComponent("blocks-\(rank).bin"), d.appendingPathComponent("documents-\(rank).bin"))
     }
 }
 
-/// Pass 1's writer: documents appended in order, sentences of token ids.
+/// Pass 1's writer: documents appended in order, sentences of token ids. Memory: the current
+/// document's sentence ends (4 bytes per sentence).
 public final class TokenStoreWriter {
-    private let tokens: BufferedFileWriter, sentences: BufferedFileWriter, documents: BufferedFileWriter
-    private var tokenCount: UInt64 = 0, sentenceCount: UInt64 = 0
+    private let blocks: BufferedFileWriter, documents: BufferedFileWriter
+    private var ends: [UInt32] = []          // sentence ends of the current document
+    private var words: UInt64 = 0, sentences: UInt64 = 0
     public private(set) var documentCount = 0
 
     public init(directory: String, rank: Int) throws {
         let p = TokenStoreFiles.paths(directory: directory, rank: rank)
-        tokens = try BufferedFileWriter(path: p.tokens)
-        sentences = try BufferedFileWriter(path: p.sentences)
+        blocks = try BufferedFileWriter(path: p.blocks)
         documents = try BufferedFileWriter(path: p.documents)
     }
 
     /// Appends one sentence to the current document (empty sentences are the caller's to drop,
     /// as Google's script drops lines with no tokens).
     public func appendSentence(_ ids: [Int32]) throws {
-        try tokens.append(ids)
-        tokenCount += UInt64(ids.count)
-        try sentences.append(tokenCount)
-        sentenceCount += 1
+        let end = UInt64(ends.last ?? 0) + UInt64(ids.count)
+        guard end <= UInt64(UInt32.max) else { throw BuildError("a document of more than 2^32 tokens cannot be stored") }
+        try blocks.append(ids)
+        ends.append(UInt32(end))
     }
 
-    /// Ends the current document (which may have no sentences).
+    /// Ends the current document (which may have no sentences): its sentence ends close the block.
     public func endDocument() throws {
-        try documents.append(sentenceCount)
+        for end in ends { try blocks.append(end) }
+        words += UInt64(ends.last ?? 0) + UInt64(ends.count)
+        sentences += UInt64(ends.count)
+        try documents.append(words)
+        try documents.append(sentences)
+        ends.removeAll(keepingCapacity: ends.capacity <= 1 << 16)
         documentCount += 1
     }
 
@@ -137,60 +109,133 @@ public final class TokenStoreWriter {
     }
 
     public func close() throws {
-        try tokens.close()
-        try sentences.close()
+        try blocks.close()
         try documents.close()
     }
 }
 
-/// One rank's store, memory-mapped.
+/// One rank's store: the document index in memory, blocks read on demand.
 public final class TokenStore {
-    private let tokenFile: MappedFile, sentenceFile: MappedFile, documentFile: MappedFile
-    let tokens: UnsafeBufferPointer<Int32>        // [tokens]
-    let sentenceEnds: UnsafeBufferPointer<UInt64> // [sentences]
-    let documentEnds: UnsafeBufferPointer<UInt64> // [documents]
+    let blocksPath: String
+    private let blocksFD: Int32
+    /// Per document: end of its block in words, end of its sentences (both cumulative).
+    private let blockEnds: [UInt64], sentenceEnds: [UInt64]
 
     public init(directory: String, rank: Int) throws {
         let p = TokenStoreFiles.paths(directory: directory, rank: rank)
-        tokenFile = try MappedFile(path: p.tokens)
-        sentenceFile = try MappedFile(path: p.sentences)
-        documentFile = try MappedFile(path: p.documents)
-        tokens = tokenFile.view(as: Int32.self)
-        sentenceEnds = sentenceFile.view(as: UInt64.self)
-        documentEnds = documentFile.view(as: UInt64.self)
-        // The three files must agree, or the store was cut short (a crash, a full disk).
-        let lastSentence = documentEnds.last.map(Int.init) ?? 0, lastToken = sentenceEnds.last.map(Int.init) ?? 0
-        guard lastSentence == sentenceEnds.count, lastToken == tokens.count else {
-            throw StorageError(path: p.documents, reason: "token store is inconsistent: documents end at sentence \(lastSentence) of \(sentenceEnds.count), sentences end at token \(lastToken) of \(tokens.count)")
+        blocksPath = p.blocks
+        func openSized(_ path: String, _ unit: Int) throws -> (Int32, Int) {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw StorageError.posix(path, "cannot open") }
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { Glibc.close(fd); throw StorageError.posix(path, "cannot stat") }
+            guard Int(info.st_size) % unit == 0 else {
+                Glibc.close(fd)
+                throw StorageError(path: path, reason: "token store file of \(info.st_size) bytes is cut short (not a multiple of \(unit))")
+            }
+            return (fd, Int(info.st_size) / unit)
+        }
+        let (fd, words) = try openSized(p.blocks, 4)
+        blocksFD = fd
+        do {
+            let (documentsFD, documents) = try openSized(p.documents, 16)
+            defer { Glibc.close(documentsFD) }
+            var index = [UInt64](repeating: 0, count: 2 * documents)
+            try index.withUnsafeMutableBytes { try Self.readExactly(documentsFD, $0, at: 0, path: p.documents) }
+            blockEnds = stride(from: 0, to: index.count, by: 2).map { index[$0] }
+            sentenceEnds = stride(from: 1, to: index.count, by: 2).map { index[$0] }
+            // The files must agree, or the store was cut short (a crash, a full disk).
+            let last = blockEnds.last.map(Int.init) ?? 0
+            guard last == words else {
+                throw StorageError(path: p.documents, reason: "token store is inconsistent: documents end at word \(last) of \(words) in \(p.blocks)")
+            }
+        } catch {
+            Glibc.close(blocksFD)
+            throw error
         }
     }
 
-    public var documentCount: Int { documentEnds.count }
+    deinit { Glibc.close(blocksFD) }
 
-    /// Bytes mapped (tokens, sentence and document offsets).
-    public var mappedBytes: Int { tokenFile.bytes.count + sentenceFile.bytes.count + documentFile.bytes.count }
+    public var documentCount: Int { blockEnds.count }
 
-    /// See `MappedFile.releasePages`.
-    public func releasePages() {
-        tokenFile.releasePages()
-        sentenceFile.releasePages()
-        documentFile.releasePages()
+    /// Number of sentences of document `d`.
+    func sentenceCount(ofDocument d: Int) -> Int {
+        Int(sentenceEnds[d] - (d == 0 ? 0 : sentenceEnds[d - 1]))
     }
 
-    func sentenceRange(ofDocument d: Int) -> Range<Int> {
-        (d == 0 ? 0 : Int(documentEnds[d - 1]))..<Int(documentEnds[d])
+    /// Words of document `d`'s block in the blocks file.
+    func block(ofDocument d: Int) -> Range<Int> {
+        (d == 0 ? 0 : Int(blockEnds[d - 1]))..<Int(blockEnds[d])
     }
 
-    func tokenRange(ofSentence s: Int) -> Range<Int> {
-        (s == 0 ? 0 : Int(sentenceEnds[s - 1]))..<Int(sentenceEnds[s])
+    /// Words `range` of the blocks file into `words`.
+    func read(_ range: Range<Int>, into words: UnsafeMutableRawPointer) throws {
+        precondition(range.lowerBound >= 0)
+        try Self.readExactly(blocksFD, UnsafeMutableRawBufferPointer(start: words, count: range.count * 4), at: range.lowerBound * 4, path: blocksPath)
+    }
+
+    static func readExactly(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String) throws {
+        var done = 0
+        while done < buffer.count {
+            let got = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if got < 0 && errno == EINTR { continue }
+            guard got > 0 else {
+                throw got == 0 ? StorageError(path: path, reason: "ends at byte \(offset + done), expected \(buffer.count - done) more bytes")
+                               : StorageError.posix(path, "read failed at byte \(offset + done)")
+            }
+            done += got
+        }
     }
 }
 
-/// The corpus (or one split of it) as a `TokenizedDocuments`: document i is `locations[i]`, a
-/// (store, document in that store) pair packed as store << 40 | local index. Only non-empty documents are listed.
-public struct StoredDocuments: TokenizedDocuments {
+/// The corpus (or one split of it) as `TokenizedDocuments`: document i is `locations[i]`, a
+/// (store, document in that store) pair packed as store << 40 | local index. Only non-empty
+/// documents are listed.
+///
+/// Sentences are served from two windows, least recently used replaced first: instance creation
+/// alternates between its document, read forwards, and the random documents its B segments come
+/// from, so each keeps a window. A window is a whole document when its block is at most
+/// `wholeBlockWords`; in a longer document, up to 64 sentences and 2048 tokens when reading on
+/// where the last window ended, else (a jump: a random B start) up to 16 and 256, about what one
+/// B segment needs. A longer sentence is read whole. Not thread-safe.
+public final class StoredDocuments: TokenizedDocuments {
     public let stores: [TokenStore]
     public let locations: [UInt64]
+    static let wholeBlockWords = 4096
+    static let windowSentences = 64, windowTokens = 2048
+    static let jumpSentences = 16, jumpTokens = 256
+
+    private final class Window {
+        var document = -1
+        var first = 0, count = 0       // document-local sentences first..<first+count
+        var start = 0                  // document token offset of tokens[0]
+        var ends: UnsafeMutablePointer<UInt32>   // [count]: end of each sentence (document token offsets)
+        var tokens: UnsafeMutablePointer<Int32>
+        var block: UnsafeMutableRawPointer       // the whole block, or the window's ends / tokens
+        var capacity = 0               // words of `block`
+        var used = 0                   // last-use stamp
+
+        init() {
+            capacity = StoredDocuments.wholeBlockWords + StoredDocuments.windowSentences + 1
+            block = .allocate(byteCount: capacity * 4, alignment: 8)
+            ends = block.assumingMemoryBound(to: UInt32.self)
+            tokens = block.assumingMemoryBound(to: Int32.self)
+        }
+        deinit { block.deallocate() }
+
+        /// Grows `block` to `words` (its contents are lost); true if it did.
+        func reserve(_ words: Int) -> Bool {
+            guard words > capacity else { return false }
+            block.deallocate()
+            capacity = words
+            block = .allocate(byteCount: words * 4, alignment: 8)
+            return true
+        }
+        func holds(_ d: Int, _ s: Int) -> Bool { d == document && s >= first && s < first + count }
+    }
+    private let windows = [Window(), Window()]
+    private var clock = 0
 
     public init(stores: [TokenStore], locations: [UInt64]) {
         self.stores = stores
@@ -199,24 +244,88 @@ public struct StoredDocuments: TokenizedDocuments {
 
     public static func location(store: Int, document: Int) -> UInt64 { UInt64(store) << 40 | UInt64(document) }
 
-    private func resolve(_ i: Int) -> (TokenStore, Range<Int>) {
+    private func resolve(_ i: Int) -> (TokenStore, Int) {
         let l = locations[i]
-        let store = stores[Int(l >> 40)]
-        return (store, store.sentenceRange(ofDocument: Int(l & 0xFF_FFFF_FFFF)))
+        return (stores[Int(l >> 40)], Int(l & 0xFF_FFFF_FFFF))
     }
 
     public var documentCount: Int { locations.count }
 
-    public func sentenceCount(_ document: Int) -> Int { resolve(document).1.count }
-
-    public func sentenceLength(_ document: Int, _ sentence: Int) -> Int {
-        let (store, sentences) = resolve(document)
-        return store.tokenRange(ofSentence: sentences.lowerBound + sentence).count
+    public func sentenceCount(_ document: Int) -> Int {
+        let (store, local) = resolve(document)
+        return store.sentenceCount(ofDocument: local)
     }
 
-    public func appendSentence(_ document: Int, _ sentence: Int, to tokens: inout [Int32]) {
-        let (store, sentences) = resolve(document)
-        let range = store.tokenRange(ofSentence: sentences.lowerBound + sentence)
-        tokens.append(contentsOf: UnsafeBufferPointer(rebasing: store.tokens[range]))
+    /// The window holding sentence `s` of `d` (loaded on a miss).
+    private func window(_ d: Int, _ s: Int) throws -> Window {
+        clock += 1
+        for w in windows where w.holds(d, s) {
+            w.used = clock
+            return w
+        }
+        // Reading on: the window that ended just before s; else the least recently used.
+        let continuing = windows.first { $0.document == d && $0.first + $0.count == s }
+        let w = continuing ?? (windows[0].used <= windows[1].used ? windows[0] : windows[1])
+        w.document = -1   // invalid until fully read
+        let (store, local) = resolve(d)
+        let n = store.sentenceCount(ofDocument: local), block = store.block(ofDocument: local)
+        precondition(s >= 0 && s < n, "sentence \(s) of document \(d) with \(n) sentences")
+        let tokenCount = block.count - n
+        if block.count <= Self.wholeBlockWords {
+            // The whole block: tokens, then the n sentence ends.
+            try store.read(block, into: w.block)
+            w.tokens = w.block.assumingMemoryBound(to: Int32.self)
+            w.ends = (w.block + tokenCount * 4).assumingMemoryBound(to: UInt32.self)
+            w.first = 0
+            w.count = n
+            w.start = 0
+        } else {
+            // A window: the ends of sentences s-1 ..< s+k, then as many of their tokens as fit the budget.
+            let budget = continuing == nil ? (Self.jumpSentences, Self.jumpTokens) : (Self.windowSentences, Self.windowTokens)
+            let k = min(budget.0, n - s), lead = s == 0 ? 0 : 1
+            let endsAt = block.lowerBound + tokenCount + s - lead
+            try store.read(endsAt..<(endsAt + k + lead), into: w.block)
+            let ends = w.block.assumingMemoryBound(to: UInt32.self)
+            let start = lead == 1 ? Int(ends[0]) : 0
+            var m = 1
+            while m < k && Int(ends[lead + m]) - start <= budget.1 { m += 1 }
+            let tokens = Int(ends[lead + m - 1]) - start
+            // Layout in the buffer: the m ends (moved to the front), then the tokens.
+            let moved: UnsafeMutablePointer<UInt32>
+            if w.reserve(m + tokens) {
+                // The buffer grew (a sentence over every budget): read the m ends again.
+                try store.read((endsAt + lead)..<(endsAt + lead + m), into: w.block)
+                moved = w.block.assumingMemoryBound(to: UInt32.self)
+            } else {
+                moved = ends
+                for i in 0..<m { moved[i] = ends[lead + i] }
+            }
+            w.ends = moved
+            w.tokens = (w.block + m * 4).assumingMemoryBound(to: Int32.self)
+            try store.read((block.lowerBound + start)..<(block.lowerBound + start + tokens), into: w.block + m * 4)
+            w.first = s
+            w.count = m
+            w.start = start
+        }
+        w.document = d
+        w.used = clock
+        return w
+    }
+
+    /// Tokens of sentence `s` as offsets into the window's `tokens`.
+    private func span(_ w: Window, _ s: Int) -> Range<Int> {
+        let k = s - w.first
+        let lower = s == 0 ? 0 : (k == 0 ? w.start : Int(w.ends[k - 1]))
+        return (lower - w.start)..<(Int(w.ends[k]) - w.start)
+    }
+
+    public func sentenceLength(_ document: Int, _ sentence: Int) throws -> Int {
+        span(try window(document, sentence), sentence).count
+    }
+
+    public func appendSentence(_ document: Int, _ sentence: Int, to tokens: inout [Int32]) throws {
+        let w = try window(document, sentence)
+        let r = span(w, sentence)
+        tokens.append(contentsOf: UnsafeBufferPointer(start: w.tokens + r.lowerBound, count: r.count))
     }
 }

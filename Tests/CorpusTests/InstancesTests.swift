@@ -9,13 +9,13 @@ final class InstancesTests: XCTestCase {
     static let vocabulary = MaskingVocabulary(tokens: names, clsId: 2, sepId: 3, maskId: 4)
 
     /// Every instance of every document pass, each pass with its own stream (seed, pass, document).
-    static func build(_ docs: InMemoryDocuments, passes: Int, maxSeqLength: Int = 128, shortSeqProb: Double = 0.1)
+    static func build(_ docs: InMemoryDocuments, passes: Int, maxSeqLength: Int = 128, shortSeqProb: Double = 0.1) throws
         -> [[PretrainingInstance]] {
         var out: [[PretrainingInstance]] = []
         for pass in 0..<passes {
             for d in 0..<docs.documentCount {
                 var rng = SeededRandom(seed: 12345, UInt64(pass), UInt64(d))
-                out.append(createInstancesFromDocument(
+                out.append(try createInstancesFromDocument(
                     documents: docs, documentIndex: d, maxSeqLength: maxSeqLength, shortSeqProb: shortSeqProb,
                     vocabulary: vocabulary, sameDocumentBIsRandom: false, rng: &rng))
             }
@@ -23,12 +23,12 @@ final class InstancesTests: XCTestCase {
         return out
     }
 
-    func testLayoutLengthsAndMaskCounts() {
+    func testLayoutLengthsAndMaskCounts() throws {
         var g = SeededRandom(seed: 5)
         let docs = InMemoryDocuments((0..<30).map { _ in
             (0..<(1 + g.randbelow(20))).map { _ in (0..<(1 + g.randbelow(60))).map { _ in Int32(5 + g.randbelow(495)) } }
         })
-        for instance in Self.build(docs, passes: 3).joined() {
+        for instance in try Self.build(docs, passes: 3).joined() {
             let ids = instance.inputIds, seg = instance.segmentIds
             XCTAssertLessThanOrEqual(ids.count, 128)
             XCTAssertEqual(ids[0], 2)
@@ -42,15 +42,15 @@ final class InstancesTests: XCTestCase {
         }
     }
 
-    func testOneSentenceChunksAreAlwaysRandom() {
+    func testOneSentenceChunksAreAlwaysRandom() throws {
         // Every sentence is longer than max_num_tokens: each chunk is one sentence, so every B is random.
         let docs = InMemoryDocuments((0..<20).map { d in (0..<5).map { s in [Int32](repeating: Int32(5 + d * 5 + s), count: 130) } })
-        let all = Self.build(docs, passes: 2).joined()
+        let all = try Self.build(docs, passes: 2).joined()
         XCTAssertEqual(all.count, 200)
         XCTAssertTrue(all.allSatisfy { $0.nextSentenceLabel == 1 && $0.inputIds.count == 128 })
     }
 
-    func testRandomNextShareMatchesTheAlgorithm() {
+    func testRandomNextShareMatchesTheAlgorithm() throws {
         // Documents of 13 sentences of 10 tokens, target always 125 (short_seq_prob 0): a chunk always
         // runs to the document's end. From n remaining sentences: n = 1 → one random instance; else
         // a_end uniform in [1, n−1], and with probability ½ B is random and n − a_end sentences are
@@ -62,7 +62,7 @@ final class InstancesTests: XCTestCase {
             expectedRandom.append(0.5 + 0.5 * rest.map { expectedRandom[$0] }.reduce(0, +) / Double(n - 1))
         }
         let docs = InMemoryDocuments((0..<400).map { d in (0..<13).map { s in [Int32](repeating: Int32(5 + (d * 13 + s) % 495), count: 10) } })
-        let perPass = Self.build(docs, passes: 5, shortSeqProb: 0)
+        let perPass = try Self.build(docs, passes: 5, shortSeqProb: 0)
         let counts = perPass.map { Double($0.count) }, randoms = perPass.map { Double($0.filter { $0.nextSentenceLabel == 1 }.count) }
         func assertMean(_ xs: [Double], _ expected: Double, _ what: String) {
             let m = xs.reduce(0, +) / Double(xs.count)
@@ -75,12 +75,12 @@ final class InstancesTests: XCTestCase {
         XCTAssertGreaterThan(share, 0.5, "one-sentence chunks push the random share above one half")
     }
 
-    func testShortSequenceShare() {
+    func testShortSequenceShare() throws {
         // One-token sentences: the first chunk has exactly `target` tokens; when its B is the real
         // continuation (label 0, probability ½ independent of the target) the instance is target + 3 long.
         let docs = InMemoryDocuments((0..<100).map { d in (0..<300).map { s in [Int32(5 + (d + s) % 495)] } })
         var short = 0, n = 0, shortTargets: [Double] = []
-        for pass in Self.build(docs, passes: 40) {
+        for pass in try Self.build(docs, passes: 40) {
             guard let first = pass.first, first.nextSentenceLabel == 0 else { continue }
             n += 1
             let target = first.inputIds.count - 3
@@ -93,15 +93,15 @@ final class InstancesTests: XCTestCase {
         XCTAssertLessThan(abs(mean - 63), 5 * sd, "mean short target \(mean), expected 63 ± \(5 * sd)")
     }
 
-    func testSameSeedSameInstancesDifferentPassDifferent() {
+    func testSameSeedSameInstancesDifferentPassDifferent() throws {
         var g = SeededRandom(seed: 9)
         var raw: [[[Int32]]] = []
         for _ in 0..<10 {
             raw.append((0..<8).map { s -> [Int32] in (0..<(5 + s)).map { _ -> Int32 in Int32(5 + g.randbelow(495)) } })
         }
         let docs = InMemoryDocuments(raw)
-        XCTAssertEqual(Self.build(docs, passes: 2), Self.build(docs, passes: 2))
-        let twoPasses = Self.build(docs, passes: 2)
+        XCTAssertEqual(try Self.build(docs, passes: 2), try Self.build(docs, passes: 2))
+        let twoPasses = try Self.build(docs, passes: 2)
         XCTAssertNotEqual(twoPasses[0], twoPasses[10], "pass 1 of document 0 draws differently from pass 0")
     }
 }

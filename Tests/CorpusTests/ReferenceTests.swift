@@ -60,7 +60,7 @@ final class ReferenceTests: XCTestCase {
     func testPlainMatchesGoogle() throws {
         // --max_seq_length=128 --max_predictions_per_seq=20 --masked_lm_prob=0.15 --dupe_factor=3 --short_seq_prob=0.3 --random_seed=12345
         var rng = PythonRandom(seed: 12345)
-        let ours = createTrainingInstances(
+        let ours = try createTrainingInstances(
             documents: try Self.documents(), maxSeqLength: 128, dupeFactor: 3, shortSeqProb: 0.3, maskedLMProb: 0.15,
             maxPredictionsPerSeq: 20, vocabulary: try Self.vocabulary(), wholeWordMask: false, rng: &rng)
         let google = try Self.records("plain-instances.jsonl")
@@ -74,7 +74,7 @@ final class ReferenceTests: XCTestCase {
     func testWholeWordMaskMatchesGoogle() throws {
         // --max_seq_length=96 --max_predictions_per_seq=12 --masked_lm_prob=0.2 --dupe_factor=2 --short_seq_prob=0.1 --random_seed=7 --do_whole_word_mask
         var rng = PythonRandom(seed: 7)
-        let ours = createTrainingInstances(
+        let ours = try createTrainingInstances(
             documents: try Self.documents(), maxSeqLength: 96, dupeFactor: 2, shortSeqProb: 0.1, maskedLMProb: 0.2,
             maxPredictionsPerSeq: 12, vocabulary: try Self.vocabulary(), wholeWordMask: true, rng: &rng)
         assertSame(ours, try Self.records("wwm-instances.jsonl"), "whole-word")
@@ -83,7 +83,7 @@ final class ReferenceTests: XCTestCase {
     func testRoundRobinOverTwoOutputFiles() throws {
         // --max_seq_length=64 --max_predictions_per_seq=10 --dupe_factor=1 --random_seed=99, two output files
         var rng = PythonRandom(seed: 99)
-        let ours = createTrainingInstances(
+        let ours = try createTrainingInstances(
             documents: try Self.documents(), maxSeqLength: 64, dupeFactor: 1, shortSeqProb: 0.1, maskedLMProb: 0.15,
             maxPredictionsPerSeq: 10, vocabulary: try Self.vocabulary(), rng: &rng)
         let part0 = try Self.records("shards2-part0.jsonl"), part1 = try Self.records("shards2-part1.jsonl")
@@ -95,9 +95,9 @@ final class ReferenceTests: XCTestCase {
     func testOneDocumentCorpus() throws {
         let docs = InMemoryDocuments([try Self.documents().documents[0]])
         var google = PythonRandom(seed: 1)
-        let asGoogle = createTrainingInstances(documents: docs, dupeFactor: 2, vocabulary: try Self.vocabulary(), rng: &google)
+        let asGoogle = try createTrainingInstances(documents: docs, dupeFactor: 2, vocabulary: try Self.vocabulary(), rng: &google)
         var nvidia = PythonRandom(seed: 1)
-        let asNvidia = createTrainingInstances(documents: docs, dupeFactor: 2, vocabulary: try Self.vocabulary(),
+        let asNvidia = try createTrainingInstances(documents: docs, dupeFactor: 2, vocabulary: try Self.vocabulary(),
                                                sameDocumentBIsRandom: false, rng: &nvidia)
         XCTAssertEqual(asGoogle.count, asNvidia.count)
         XCTAssertTrue(asGoogle.contains { $0.nextSentenceLabel == 1 }, "Google labels a same-document B random")

@@ -1,3 +1,4 @@
+import CHDF5
 @testable import Corpus
 import Foundation
 import XCTest
@@ -36,6 +37,42 @@ final class ShardTests: XCTestCase {
                                      attributes: attributes ?? metadata.attributes)
         for instance in instances { try writer.append(instance) }
         try writer.close()
+    }
+
+    /// The writer compresses chunks itself: a chunk deflate cannot shrink (random 32-bit ids) is
+    /// stored shuffled only, with the deflate bit in its filter mask, and HDF5's own pipeline
+    /// (ShardReader reads through it) must give back every row, next to ordinary chunks.
+    func testIncompressibleChunksStoredWithoutDeflateReadBack() throws {
+        let dir = try makeTemporaryFolder(self)
+        var g = SeededRandom(seed: 9)
+        let instances = (0..<1100).map { i -> PretrainingInstance in
+            var instance = sampleInstance(i, length: 16, predictions: 4)
+            if i < 512 { // the first chunk: incompressible ids
+                instance.inputIds = instance.inputIds.map { _ in Int32(truncatingIfNeeded: g.next()) }
+                instance.maskedIds = instance.maskedIds.map { _ in Int32(truncatingIfNeeded: g.next()) }
+            }
+            return instance
+        }
+        try write(instances, to: dir + "/x.hdf5")
+        let reader = try ShardReader(path: dir + "/x.hdf5")
+        XCTAssertEqual(reader.count, 1100)
+        for i in [0, 1, 300, 511, 512, 513, 1023, 1024, 1099] {
+            XCTAssertEqual(try reader.instance(i), instances[i], "instance \(i)")
+        }
+        // The raw chunk of input_ids is as large as the data (stored, not deflated).
+        let file = try HDF5File.openReadOnly(path: dir + "/x.hdf5")
+        let ids = try file.openDataset(ShardDataset.inputIds.rawValue)
+        var mask: UInt32 = 0, size: hsize_t = 0
+        var origin: [hsize_t] = [0, 0]
+        XCTAssertGreaterThanOrEqual(H5Dget_chunk_info_by_coord(ids.id, &origin, &mask, nil, &size), 0)
+        XCTAssertEqual(mask, 0b10, "deflate skipped for the random chunk")
+        XCTAssertEqual(Int(size), 512 * 16 * 4)
+        origin = [512, 0]
+        XCTAssertGreaterThanOrEqual(H5Dget_chunk_info_by_coord(ids.id, &origin, &mask, nil, &size), 0)
+        XCTAssertEqual(mask, 0, "shuffled and deflated")
+        XCTAssertLessThan(Int(size), 512 * 16 * 4 / 4)
+        try ids.close()
+        try file.close()
     }
 
     func testRoundTripAcrossChunkBoundariesAndAttributes() throws {
