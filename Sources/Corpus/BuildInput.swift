@@ -23,7 +23,7 @@ public struct SentencePerLineDocuments: DocumentStream {
         self.logger = logger
     }
 
-    public mutating func nextDocument(_ sentence: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Bool {
+    public mutating func nextDocument(wanted: Bool, _ sentence: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Bool {
         if atEnd { return false }
         var sentences = 0
         while fileIndex < files.count {
@@ -38,11 +38,12 @@ public struct SentencePerLineDocuments: DocumentStream {
             bytesRead += raw.count + 1
             let line = Self.strip(raw)
             if line.isEmpty { return true }  // a document break (the document may be empty)
+            sentences += 1
+            guard wanted else { continue }
             if !warnedFiles.contains(fileIndex), !Self.isValidUTF8(line) {
                 warnedFiles.insert(fileIndex)
                 logger?.warning("\(files[fileIndex]):\(reader!.lineNumber): invalid UTF-8, replaced by U+FFFD (further lines of this file not reported)")
             }
-            sentences += 1
             try sentence(line)
         }
         atEnd = true
@@ -92,15 +93,16 @@ public struct SentencePerLineDocuments: DocumentStream {
 }
 
 /// Any input format, through the shards module's `DocumentReader` (format detection, prose
-/// sentence splitting, JSON lines, wikiextractor). Every rank decodes every document; the google
-/// format with `--format google` takes the faster byte path above instead.
+/// sentence splitting, JSON lines, wikiextractor). Every rank finds every document's boundaries;
+/// only the rank that tokenizes a document decodes it. The google format with `--format google`
+/// takes the faster byte path above instead.
 public struct ReaderDocuments: DocumentStream {
     private let reader: DocumentReader
     public init(reader: DocumentReader) { self.reader = reader }
     public var bytesRead: Int { reader.bytesRead }
 
-    public mutating func nextDocument(_ sentence: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Bool {
-        guard let document = try reader.next() else { return false }
+    public mutating func nextDocument(wanted: Bool, _ sentence: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Bool {
+        guard let document = try reader.nextRaw(wanted: wanted) else { return false }
         for var text in document { try text.withUTF8 { try sentence($0) } }
         return true
     }

@@ -65,8 +65,10 @@ public struct BuildVocabulary {
 /// Bytes, not Strings: a rank skips the documents other ranks tokenize without decoding them.
 public protocol DocumentStream {
     /// Calls `sentence` with each sentence of the next document (its UTF-8 bytes, valid during the
-    /// call only) and returns true; returns false at the end of the input. A document may have no sentences.
-    mutating func nextDocument(_ sentence: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Bool
+    /// call only) and returns true; returns false at the end of the input. A document may have no
+    /// sentences. With `wanted` false the document is skipped (no calls), as cheaply as its format
+    /// allows; the documents are the same either way, so every rank numbers them alike.
+    mutating func nextDocument(wanted: Bool, _ sentence: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Bool
     /// Bytes of text read so far (for progress).
     var bytesRead: Int { get }
 }

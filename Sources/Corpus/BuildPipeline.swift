@@ -60,8 +60,7 @@ public final class CorpusBuilder {
         var ids: [Int32] = []
         while true {
             let mine = rawDocuments % comm.size == comm.rank
-            let more = try stream.nextDocument { sentence in
-                guard mine else { return }
+            let more = try stream.nextDocument(wanted: mine) { sentence in
                 ids.removeAll(keepingCapacity: true)
                 encode(sentence, &ids)
                 if !ids.isEmpty {

@@ -7,7 +7,11 @@
 // Lines are read through Storage.TextLineReader (gzip looked through, split at "\n") and stripped
 // as Python's str.strip() does (so "\r\n" endings and stray spaces vanish). Invalid UTF-8 is replaced
 // by U+FFFD, with one warning per file giving the number of affected lines.
-// Empty documents are never yielded.
+// `next()` never yields an empty document. `nextRaw(wanted:)` (the build's pass 1) yields every raw
+// document, empty ones included (a JSON line with a null or blank text, a <doc> with only its
+// title), so that document numbers come from boundaries alone: a rank that does not want a
+// document finds its end without decoding it (no JSON parsing, no sentence splitting), and every
+// rank numbers the documents alike.
 
 import Foundation
 import Logging
@@ -84,11 +88,20 @@ public final class DocumentReader {
 
     /// The next non-empty document, or nil after the last file.
     public func next() throws -> [String]? {
-        while true {
-            if let source, let document = try source.next() {
+        while let document = try nextRaw(wanted: true) {
+            if !document.isEmpty {
                 documentCount += 1
                 return document
             }
+        }
+        return nil
+    }
+
+    /// The next raw document (possibly empty), or nil after the last file. With `wanted` false
+    /// the document is only skipped over and [] is returned; the boundaries are the same.
+    public func nextRaw(wanted: Bool) throws -> [String]? {
+        while true {
+            if let source, let document = try source.next(wanted: wanted) { return document }
             source?.lines.finish()
             finishedBytes += source?.lines.bytesRead ?? 0
             source = nil
@@ -155,12 +168,15 @@ final class DecodedLines {
 
     /// The next line, stripped (Python's str.strip()), or nil after the last file.
     func next() throws -> String? {
+        try nextBytes().map(decode)
+    }
+
+    /// The next line's bytes, stripped, undecoded (valid until the next call), or nil after the last file.
+    func nextBytes() throws -> UnsafeBufferPointer<UInt8>? {
         while true {
             if let reader, let bytes = try reader.nextLine() {
                 bytesRead += bytes.count + 1
-                if let text = String(validating: bytes, as: UTF8.self) { return pythonStrip(text) }
-                invalidLines += 1
-                return pythonStrip(String(decoding: bytes, as: UTF8.self))
+                return SentencePerLineDocuments.strip(bytes)
             }
             finish()
             index += 1
@@ -168,6 +184,13 @@ final class DecodedLines {
             path = files[index]
             reader = try TextLineReader(path: path)
         }
+    }
+
+    /// Bytes from `nextBytes` as a String (invalid UTF-8 replaced by U+FFFD and counted).
+    func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        invalidLines += 1
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Closes the current file, warning about invalid UTF-8 in it.
@@ -187,30 +210,35 @@ final class DecodedLines {
 
 protocol DocumentSource: AnyObject {
     var lines: DecodedLines { get }
-    func next() throws -> [String]?
+    /// The next raw document, or nil at the end. With `wanted` false its end is found without
+    /// decoding it and [] is returned; both modes see the same boundaries.
+    func next(wanted: Bool) throws -> [String]?
 }
 
 // MARK: Formats
 
-/// One sentence per line, blank lines between documents.
+/// One sentence per line, blank lines between documents (a run of non-blank lines is a document).
 final class GoogleDocuments: DocumentSource {
     let lines: DecodedLines
     init(lines: DecodedLines) { self.lines = lines }
 
-    func next() throws -> [String]? {
+    func next(wanted: Bool) throws -> [String]? {
         var document: [String] = []
-        while let line = try lines.next() {
-            if line.isEmpty {
-                if !document.isEmpty { return document }
+        var started = false
+        while let bytes = try lines.nextBytes() {
+            if bytes.isEmpty {
+                if started { return document }
             } else {
-                document.append(line)
+                started = true
+                if wanted { document.append(lines.decode(bytes)) }
             }
         }
-        return document.isEmpty ? nil : document
+        return started ? document : nil
     }
 }
 
-/// Prose: blank lines between paragraphs; the whole file one document unless a separator line starts a new one.
+/// Prose: blank lines between paragraphs; the whole file one document unless a separator line
+/// starts a new one. A document is the lines between separators (or file ends) with any text.
 final class ProseDocuments: DocumentSource {
     let lines: DecodedLines
     private let splitter: SentenceSplitter
@@ -222,27 +250,40 @@ final class ProseDocuments: DocumentSource {
         self.separator = separator
     }
 
-    func next() throws -> [String]? {
+    func next(wanted: Bool) throws -> [String]? {
         var document: [String] = []
         var paragraph: [String] = []
+        var started = false
         func endParagraph() {
             if !paragraph.isEmpty { document += splitter.split(paragraph.joined(separator: " ")) }
             paragraph.removeAll(keepingCapacity: true)
         }
-        while let line = try lines.next() {
-            if let separator, (try? separator.firstMatch(in: line)) != nil {
-                endParagraph()
-                if !document.isEmpty { return document }
+        while let bytes = try lines.nextBytes() {
+            if let separator {
+                let line = lines.decode(bytes)
+                if (try? separator.firstMatch(in: line)) != nil {
+                    endParagraph()
+                    if started { return document }
+                    continue
+                }
+                if line.isEmpty { endParagraph() } else {
+                    started = true
+                    if wanted { paragraph.append(line) }
+                }
                 continue
             }
-            if line.isEmpty { endParagraph() } else { paragraph.append(line) }
+            if bytes.isEmpty { endParagraph() } else {
+                started = true
+                if wanted { paragraph.append(lines.decode(bytes)) }
+            }
         }
         endParagraph()
-        return document.isEmpty ? nil : document
+        return started ? document : nil
     }
 }
 
-/// One JSON object per line; its text field is one document, paragraphs at newlines.
+/// One JSON object per line; its text field is one document, paragraphs at newlines. Every
+/// non-blank line is a document (empty when its text is null or blank).
 final class JSONLinesDocuments: DocumentSource {
     let lines: DecodedLines
     private let splitter: SentenceSplitter
@@ -254,12 +295,13 @@ final class JSONLinesDocuments: DocumentSource {
         self.field = field
     }
 
-    func next() throws -> [String]? {
-        while let line = try lines.next() {
-            guard !line.isEmpty else { continue }
+    func next(wanted: Bool) throws -> [String]? {
+        while let bytes = try lines.nextBytes() {
+            guard !bytes.isEmpty else { continue }
+            guard wanted else { return [] }
             let object: Any
             do {
-                object = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
+                object = try JSONSerialization.jsonObject(with: Data(buffer: bytes), options: [.fragmentsAllowed])
             } catch {
                 throw lines.error("not valid JSON (jsonl format: one JSON object per line)")
             }
@@ -268,25 +310,26 @@ final class JSONLinesDocuments: DocumentSource {
                 let keys = dictionary.keys.sorted().prefix(10).joined(separator: ", ")
                 throw lines.error("no field \"\(field)\" (fields: \(keys)); choose the text field with --json-field")
             }
-            if value is NSNull { continue }
+            if value is NSNull { return [] }
             guard let text = value as? String else { throw lines.error("field \"\(field)\" is not a string") }
             var document: [String] = []
             for paragraph in text.split(separator: "\n", omittingEmptySubsequences: true) {
                 let stripped = pythonStrip(String(paragraph))
                 if !stripped.isEmpty { document += splitter.split(stripped) }
             }
-            if !document.isEmpty { return document }
+            return document
         }
         return nil
     }
 }
 
-/// wikiextractor output: <doc …> title line, paragraphs one per line, </doc>.
+/// wikiextractor output: <doc …> title line, paragraphs one per line, </doc>. A document is a
+/// <doc> with text after its title (a <doc> with none is skipped in both modes).
 final class WikiExtractorDocuments: DocumentSource {
     let lines: DecodedLines
     private let splitter: SentenceSplitter
     private let logger: Logger
-    private var pending: [String]?   // a document opened by a <doc> line that ended the previous one
+    private var pending = false   // a document opened by a <doc> line that ended the previous one
 
     init(lines: DecodedLines, splitter: SentenceSplitter, logger: Logger) {
         self.lines = lines
@@ -294,36 +337,43 @@ final class WikiExtractorDocuments: DocumentSource {
         self.logger = logger
     }
 
-    func next() throws -> [String]? {
-        var document: [String]? = pending
-        var expectTitle = pending != nil
-        pending = nil
-        while let line = try lines.next() {
-            if line.hasPrefix("<doc ") || line == "<doc>" {
-                if let open = document, !open.isEmpty {
+    private static let open = Array("<doc ".utf8), close = Array("</doc>".utf8), bare = Array("<doc>".utf8)
+    private static func hasPrefix(_ bytes: UnsafeBufferPointer<UInt8>, _ prefix: [UInt8]) -> Bool {
+        bytes.count >= prefix.count && zip(bytes, prefix).allSatisfy { $0 == $1 }
+    }
+
+    func next(wanted: Bool) throws -> [String]? {
+        var inDocument = pending, expectTitle = pending, hasText = false
+        var document: [String] = []
+        pending = false
+        while let bytes = try lines.nextBytes() {
+            if Self.hasPrefix(bytes, Self.open) || bytes.elementsEqual(Self.bare) {
+                if inDocument && hasText {
                     logger.warning("\(lines.path):\(lines.lineNumber): <doc> inside an unclosed <doc>; the previous document ends here")
-                    pending = []
-                    return open
+                    pending = true
+                    return document
                 }
-                document = []
+                inDocument = true
                 expectTitle = true
+                document = []
                 continue
             }
-            if line.hasPrefix("</doc>") {
-                if let closed = document, !closed.isEmpty { return closed }
-                document = nil
+            if Self.hasPrefix(bytes, Self.close) {
+                if inDocument && hasText { return document }
+                inDocument = false
                 continue
             }
-            guard document != nil, !line.isEmpty else { continue }   // text outside <doc> is ignored
+            guard inDocument, !bytes.isEmpty else { continue }   // text outside <doc> is ignored
             if expectTitle {
                 expectTitle = false   // wikiextractor repeats the title as the first line
                 continue
             }
-            document! += splitter.split(line)
+            hasText = true
+            if wanted { document += splitter.split(lines.decode(bytes)) }
         }
-        if let open = document, !open.isEmpty {
+        if inDocument && hasText {
             logger.warning("\(lines.path): the last <doc> is not closed by </doc>; kept")
-            return open
+            return document
         }
         return nil
     }

@@ -119,6 +119,48 @@ final class DocumentsTests: XCTestCase {
         }
     }
 
+    /// The build's pass 1 reads with `nextRaw(wanted:)`: a rank skips the documents it does not
+    /// tokenize without decoding them. Whatever is skipped, every wanted document must come out at
+    /// the same raw index with the same sentences as when all are read, in every format (empty raw
+    /// documents included: null and blank JSON texts, title-only <doc>s, separators in a row).
+    func testSkippingDocumentsKeepsTheirBoundaries() throws {
+        let dir = try makeTemporaryFolder(self)
+        let inputs: [(String, DocumentReaderOptions)] = [
+            (try text(dir, "g.txt", "One.\nTwo.\n\n\n \nThree.\n\nFour.\nFive.\n"), DocumentReaderOptions(format: .google)),
+            (try text(dir, "p.txt", "=== A ===\nAlpha. More.\n\nBeta.\n=== B ===\n\n=== C ===\nGamma. Delta.\n\n\nEps.\n=== D ===\nZeta.\n"),
+             DocumentReaderOptions(format: .text, documentSeparator: "^=== .* ===$")),
+            (try text(dir, "q.txt", "Whole file. One document.\n\nStill it.\n"), DocumentReaderOptions(format: .text)),
+            (try text(dir, "j.jsonl", [#"{"text": "A. B."}"#, "", #"{"text": ""}"#, #"{"text": null}"#, #"{"text": "C.\nD."}"#,
+                                       #"{"text": "  "}"#, #"{"text": "E."}"#].joined(separator: "\n") + "\n"), DocumentReaderOptions(format: .jsonl)),
+            (try text(dir, "w", "<doc id=\"1\">\nT1\nOne. Two.\n</doc>\n<doc id=\"2\">\nT2\n</doc>\n<doc id=\"3\">\nT3\nThree.\n<doc id=\"4\">\nT4\nFour.\n</doc>\n<doc id=\"5\">\nT5\nFive.\n"),
+             DocumentReaderOptions(format: .wikiextractor)),
+        ]
+        for (path, options) in inputs {
+            let all = try DocumentReader(paths: [path], options: options)
+            var reference: [[String]] = []
+            while let document = try all.nextRaw(wanted: true) { reference.append(document) }
+            XCTAssertGreaterThan(reference.count, 0, path)
+            for ranks in 2...3 {
+                for rank in 0..<ranks {
+                    let reader = try DocumentReader(paths: [path], options: options)
+                    var index = 0
+                    while let document = try reader.nextRaw(wanted: index % ranks == rank) {
+                        XCTAssertLessThan(index, reference.count, path)
+                        if index % ranks == rank, index < reference.count {
+                            XCTAssertEqual(document, reference[index], "\(path): document \(index), rank \(rank) of \(ranks)")
+                        } else {
+                            XCTAssertEqual(document, [], "skipped documents are not decoded")
+                        }
+                        index += 1
+                    }
+                    XCTAssertEqual(index, reference.count, "\(path): rank \(rank) of \(ranks) counts the same documents")
+                }
+            }
+            // next() is nextRaw without the empty documents.
+            XCTAssertEqual(try documents([path], options), reference.filter { !$0.isEmpty }, path)
+        }
+    }
+
     func testWikiExtractor() throws {
         let dir = try makeTemporaryFolder(self)
         let content = """
