@@ -35,11 +35,11 @@ static inline void chdf5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, 
 /// Innermost description on HDF5's error stack (where the error was detected), copied into `out`.
 static herr_t chdf5_first_error_walker(unsigned n, const H5E_error2_t *e, void *out) {
     if (n == 0 && e && e->desc) {
-        snprintf((char *)out, 256, "%s (in %s)", e->desc, e->func_name ? e->func_name : "?");
+        snprintf((char *)out, 1024, "%s (in %s)", e->desc, e->func_name ? e->func_name : "?");
     }
     return 0;
 }
-static inline void chdf5_last_error_message(char *out /* 256 bytes */) {
+static inline void chdf5_last_error_message(char *out /* 1024 bytes */) {
     out[0] = 0;
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, chdf5_first_error_walker, out);
     H5Eclear2(H5E_DEFAULT);

@@ -17,19 +17,29 @@
 // PythonRandom(seed) and deals the instances round-robin over the shards, as the script deals them
 // over its output files.
 //
-// A re-run starts over: it deletes the work directory, the output's old shards and manifest first.
-// manifest.json is written last, so a folder with a manifest holds a complete build.
+// Shards are written under hidden temporary names and named only once every rank has finished
+// them; manifest.json is written last, so a folder with a manifest holds a complete build, and a
+// failed build (a full disk, bad input) leaves no shard under a shard's name. The failing rank
+// deletes its temporaries and work files; a re-run starts over: it deletes the work directory,
+// the output's old shards, leftover temporaries and manifest first.
 
 import Distributed
 import Foundation
 import Logging
 import Storage
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public final class CorpusBuilder {
     public let options: BuildOptions
     public let vocabulary: BuildVocabulary
     let comm: Communicator
     let logger: Logger
+    /// Shards this rank has written, complete under a temporary name (temporary, final path). They
+    /// are named only once every rank has finished, so a failed build leaves no shard that looks
+    /// like part of a complete set.
+    var pendingShards: [(String, String)] = []
     var workDirectory: String { (options.outputDirectory as NSString).appendingPathComponent(".bert-corpus-work") }
 
     public init(options: BuildOptions, vocabulary: BuildVocabulary, communicator: Communicator, logger: Logger) {
@@ -126,6 +136,10 @@ public final class CorpusBuilder {
         guard summary.instances > 0 else {
             throw BuildError("the corpus is too small for one instance (\(summary.documents) documents, \(summary.tokens) tokens)")
         }
+        // Every rank got here, so every shard is written: name them.
+        try comm.barrier()
+        for (temporary, path) in pendingShards { try AtomicFile.commit(temporary: temporary, to: path) }
+        pendingShards = []
         try comm.barrier()
         summary.seconds = Date().timeIntervalSince(start)
         logger.info("passes 2 and 3: instances and shards done at \(String(format: "%.2f", summary.seconds)) s, peak resident \(Self.peakResidentMB()) MB")
@@ -135,6 +149,19 @@ public final class CorpusBuilder {
         }
         try comm.barrier()
         return summary
+    }
+
+    /// After a failure on this rank (before the job is ended): deletes the shards it wrote but did
+    /// not name and its files in the work directory (the token store and spill files can be large,
+    /// and a full disk is a likely cause). A re-run clears what other ranks left.
+    public func discardAfterFailure() {
+        for (temporary, _) in pendingShards { unlink(temporary) }
+        pendingShards = []
+        let rank = comm.rank
+        let store = TokenStoreFiles.paths(directory: workDirectory, rank: rank)
+        let spill = spillPaths(rank: rank)
+        for path in [store.blocks, store.documents, spill.records, spill.index] { unlink(path) }
+        rmdir(workDirectory)   // only if empty
     }
 
     /// This process's peak resident memory (VmHWM), in MB; 0 where /proc is missing.
@@ -161,7 +188,8 @@ public final class CorpusBuilder {
                 try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
                 try? fm.removeItem(atPath: workDirectory)
                 for name in try fm.contentsOfDirectory(atPath: out)
-                where (name.hasPrefix("part-") && name.hasSuffix(".hdf5")) || name == "manifest.json" {
+                where (name.hasPrefix("part-") && name.hasSuffix(".hdf5")) || name == "manifest.json"
+                    || name.hasPrefix(".part-") || name.hasPrefix(".manifest.json.tmp-") {
                     try fm.removeItem(atPath: (out as NSString).appendingPathComponent(name))
                 }
                 try fm.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
@@ -208,7 +236,7 @@ public final class CorpusBuilder {
             let writer = try ShardWriter(path: shardPath(k, test: false), maxSeqLength: options.maxSeqLength,
                                          maxPredictions: options.maxPredictionsPerSeq, attributes: shardAttributes())
             for i in stride(from: k, to: instances.count, by: options.shards) { try writer.append(instances[i]) }
-            try writer.close()
+            pendingShards.append((try writer.finish(), writer.path))
             counts[k] = writer.count
         }
         return counts

@@ -125,7 +125,7 @@ extension CorpusBuilder {
         let writer = try ShardWriter(path: shardPath(shard, test: split == 1), maxSeqLength: options.maxSeqLength,
                                      maxPredictions: options.maxPredictionsPerSeq, attributes: shardAttributes())
         for entry in entries { try records[entry.rank].copyRecord(at: entry.offset, to: writer) }
-        try writer.close()
+        pendingShards.append((try writer.finish(), writer.path))
         return writer.count
     }
 }

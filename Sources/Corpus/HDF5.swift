@@ -35,9 +35,17 @@ struct HDF5Context {
     }
 
     func failure(_ call: String) -> HDF5Error {
-        var text = [CChar](repeating: 0, count: 256)
+        var text = [CChar](repeating: 0, count: 1024)
         chdf5_last_error_message(&text)
-        let detail = String(cString: text)
+        var detail = String(cString: text)
+        // A failed write or read (sec2 driver) describes itself over several lines, the system's
+        // reason among them ("error message = 'No space left on device'"): keep that reason.
+        if let head = ["file write failed", "file read failed"].first(where: { detail.hasPrefix($0) }),
+           let quoted = detail.range(of: "error message = '"),
+           let end = detail[quoted.upperBound...].firstIndex(of: "'") {
+            detail = head + ": " + detail[quoted.upperBound..<end]
+        }
+        detail = detail.split(whereSeparator: \.isNewline).joined(separator: " ")
         return HDF5Error(path: path, object: object, reason: "\(call) failed" + (detail.isEmpty ? "" : ": \(detail)"))
     }
 }

@@ -269,6 +269,19 @@ public final class ShardWriter {
     /// Writes the last rows, closes the file, fsyncs it and renames it to `path`.
     /// On failure the temporary file is removed and nothing appears at `path`.
     public func close() throws {
+        let temporary = try finish()
+        do {
+            try AtomicFile.commit(temporary: temporary, to: path)
+        } catch {
+            unlink(temporary)
+            throw ShardError(path: path, reason: "cannot finish shard after \(count) instances: \(error)")
+        }
+    }
+
+    /// Everything `close()` does but the rename: the shard is complete and on disk under the
+    /// returned temporary name, for a caller that names a whole set of shards at once
+    /// (`AtomicFile.commit`) or deletes them all. On failure the temporary file is removed.
+    public func finish() throws -> String {
         guard let file else { throw ShardError(path: path, reason: "close called twice") }
         do {
             try flush()
@@ -280,7 +293,7 @@ public final class ShardWriter {
             guard fd >= 0 else { throw StorageError.posix(temporaryPath, "cannot reopen to fsync") }
             defer { Glibc.close(fd) }
             guard fsync(fd) == 0 else { throw StorageError.posix(temporaryPath, "fsync failed") }
-            try AtomicFile.commit(temporary: temporaryPath, to: path)
+            return temporaryPath
         } catch {
             abandon()
             throw ShardError(path: path, reason: "cannot finish shard after \(count) instances: \(error)")

@@ -181,6 +181,67 @@ final class BuildTests: XCTestCase {
         XCTAssertTrue(run.stderr.contains("one rank"), run.stderr)
     }
 
+    /// A full disk at any point of the build (token store, spill files, shards): the job ends with
+    /// the system's reason naming the file, and the output folder has no shard under a shard's name
+    /// and no manifest (shards are named only when every rank has finished). The disk is a small
+    /// tmpfs in a private mount namespace (root); sizes sweep every stage; the largest succeeds.
+    func testFullDiskEndsTheJobAndLeavesNoShard() throws {
+        guard shell("unshare -m true") == 0 else { throw XCTSkip("unshare -m not permitted here: cannot mount a small tmpfs") }
+        let root = try temporaryFolder()
+        let f = Self.fixtures
+        let corpus = try String(contentsOfFile: f + "/corpus.txt", encoding: .utf8)
+        try Array(repeating: corpus, count: 10).joined(separator: "\n").write(toFile: root + "/corpus.txt", atomically: true, encoding: .utf8)
+        let mount = root + "/disk"
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        var stages = Set<String>()
+        var succeeded = false
+        for (ranks, kilobytes) in [(1, 64), (2, 1024), (1, 2048)] + (0..<6).map({ (1 + $0 % 2, 4096 + 256 * $0) }) + [(2, 16384)] {
+            let listing = root + "/listing-\(kilobytes)"
+            let command = """
+                mount -t tmpfs -o size=\(kilobytes)k tmpfs \(mount) || exit 99
+                env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 \
+                  mpirun --oversubscribe -np \(ranks) \(Self.executable) build --format google --input \(root)/corpus.txt \
+                  --vocab \(f)/vocab.txt --output \(mount)/out --dupe-factor 10 2> \(root)/stderr
+                status=$?
+                ls -A \(mount)/out > \(listing)
+                exit $status
+                """
+            let status = shell("unshare -m bash -c '\(command)'")
+            XCTAssertNotEqual(status, 99, "mount failed")
+            let names = try String(contentsOfFile: listing, encoding: .utf8).split(separator: "\n").map(String.init)
+            let stderr = try String(contentsOfFile: root + "/stderr", encoding: .utf8)
+            if status == 0 {
+                XCTAssertEqual(names.filter { $0.hasPrefix("part-") }.count, 8, "\(kilobytes) KB")
+                XCTAssertTrue(names.contains("manifest.json"))
+                succeeded = true
+                continue
+            }
+            XCTAssertTrue(stderr.contains("No space left on device"), "\(kilobytes) KB: \(stderr)")
+            XCTAssertEqual(names.filter { $0.hasPrefix("part-") || $0 == "manifest.json" }, [], "\(kilobytes) KB, \(ranks) rank(s): \(names)")
+            if ranks == 1 {
+                // The failing rank deletes its temporaries and work files; nothing else ran.
+                XCTAssertEqual(names, [], "\(kilobytes) KB: \(names)")
+            }
+            for (stage, file) in [("token store", "blocks-"), ("spill", "instances-"), ("shards", ".part-")] where stderr.contains(file) {
+                stages.insert(stage)
+            }
+        }
+        XCTAssertTrue(succeeded, "the largest disk holds the build")
+        XCTAssertEqual(stages, ["token store", "spill", "shards"], "the sweep reaches every stage")
+    }
+
+    /// Exit status of `bash -c command`.
+    func shell(_ command: String) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", command]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return -1 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
     func testRerunStartsOver() throws {
         let out = try temporaryFolder() + "/shards"
         let f = Self.fixtures

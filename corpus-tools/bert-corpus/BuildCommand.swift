@@ -102,6 +102,7 @@ struct BuildCommand: ParsableCommand {
         let comm = Communicator.world()
         RankLogHandler.bootstrap(rank: comm.rank, size: comm.size, verbose: verbose)
         let logger = Logger(label: "bert-corpus.build")
+        var builder: CorpusBuilder? = nil
         do {
             let files = try TextInput.files(inputs)
             var options = BuildOptions(inputFiles: files, outputDirectory: output)
@@ -110,23 +111,24 @@ struct BuildCommand: ParsableCommand {
             let masking = MaskingVocabulary(tokens: vocabulary.tokens, clsId: vocabulary.clsId,
                                             sepId: vocabulary.sepId, maskId: vocabulary.maskId)
             let tokenizer = BertTokenizer(vocabulary: vocabulary, lowerCase: !noLowerCase)
-            let builder = CorpusBuilder(
+            let corpusBuilder = CorpusBuilder(
                 options: options, vocabulary: BuildVocabulary(path: vocab, sha256: vocabulary.sha256, masking: masking),
                 communicator: comm, logger: logger)
+            builder = corpusBuilder
             logger.info("building from \(files.count) file(s) on \(comm.size) rank(s) into \(output)")
             let encode: (UnsafeBufferPointer<UInt8>, inout [Int32]) -> Void = { tokenizer.encode(utf8: $0, appendingTo: &$1) }
             let summary: BuildSummary
             if format == .google || (referenceRng && format == .auto) {
                 // Google's reading, on bytes; in reference mode a document may continue into the next file, as in the script.
                 let stream = SentencePerLineDocuments(files: files, fileEndsDocument: !referenceRng, logger: logger)
-                summary = try builder.run(documents: stream, encode: encode)
+                summary = try corpusBuilder.run(documents: stream, encode: encode)
             } else {
                 let reader = try DocumentReader(
                     paths: files,
                     options: DocumentReaderOptions(format: InputFormat(rawValue: format.rawValue), documentSeparator: docSeparator,
                                                    jsonField: jsonField),
                     logger: logger)
-                summary = try builder.run(documents: ReaderDocuments(reader: reader), encode: encode)
+                summary = try corpusBuilder.run(documents: ReaderDocuments(reader: reader), encode: encode)
             }
             let mb = Double(summary.inputBytes) / 1e6
             logger.info("""
@@ -137,6 +139,7 @@ struct BuildCommand: ParsableCommand {
                 \(summary.testInstances.reduce(0, +)) test instances in \(summary.testInstances.count) shards
                 """)
         } catch {
+            builder?.discardAfterFailure()
             comm.abort("bert-corpus build: \(error)")
         }
         comm.finalize()
