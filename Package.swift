@@ -23,6 +23,7 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
 
         // MARK: Libraries, one concern each
         .target(name: "Distributed", dependencies: ["CMPI", .product(name: "Logging", package: "swift-log")]),
@@ -35,7 +36,7 @@ let package = Package(
                 swiftSettings: optimised + [.unsafeFlags(["-Xcc", "-fno-math-errno"])]),
         .target(name: "Tokenization", dependencies: ["Storage"],
                 swiftSettings: optimised),
-        .target(name: "Corpus", dependencies: ["CHDF5", "CZlib", "Tokenization", "Distributed", "Storage",
+        .target(name: "Corpus", dependencies: ["CHDF5", "CZlib", "CDeflate", "Tokenization", "Distributed", "Storage",
                                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: optimised),
         .target(name: "Training", dependencies: ["BERT", "Optim", "Corpus", "Distributed", "Tokenization", "Storage",
