@@ -5,7 +5,7 @@
 #
 # Input: the World English Bible (public domain; Debian's diatheke + sword-text-web) in Google's
 # format (corpus-tools/prepare-web-bible.sh: one sentence per line, a blank line between chapters),
-# at 1x (4.3 MB) and 8x (34 MB, the text repeated). Vocabulary: 20,000 WordPiece tokens learned
+# at 1x (4.3 MB), 8x and 16x (34 and 68 MB, the text repeated). Vocabulary: 20,000 WordPiece tokens learned
 # from it (bert-corpus vocab). Flags of both tools: max_seq_length 128, max_predictions_per_seq 20,
 # masked_lm_prob 0.15, short_seq_prob 0.1, dupe_factor 5, lower case, one output/8 shards.
 #
@@ -34,6 +34,7 @@ bin=$(swift build -c release --show-bin-path)/bert-corpus
 bash corpus-tools/prepare-web-bible.sh "$work/books" 2>/dev/null
 for f in "$work"/books/*.txt; do cat "$f"; echo; done > "$work/web1.txt"
 for _ in 1 2 3 4 5 6 7 8; do cat "$work/web1.txt"; done > "$work/web8.txt"
+cat "$work/web8.txt" "$work/web8.txt" > "$work/web16.txt"
 "$bin" vocab --input "$work/web1.txt" --vocab-size 20000 --output "$work/vocab.txt" 2>/dev/null
 
 # NVIDIA's script.
@@ -77,28 +78,43 @@ theirs() {   # input
         --do_lower_case --random_seed 12345 $flags)
 }
 
+# What any MPI job pays here to start and end (an empty C program), in wall time.
+printf '#include <mpi.h>\nint main(int c, char **v) { MPI_Init(&c, &v); MPI_Finalize(); return 0; }\n' > "$work/empty.c"
+mpicc -O2 -o "$work/empty" "$work/empty.c"
+measure mpi-empty 1 1 "$REPEATS" mpirun --bind-to none -np 1 "$work/empty"
+measure mpi-empty 1 2 "$REPEATS" mpirun --bind-to none -np 2 "$work/empty"
+
 [ -n "$nvidia" ] && theirs 1
 ours 1 1
 ours 8 1
 ours 8 2
+ours 16 1
+ours 16 2
 [ -n "$nvidia" ] && [ "$NVIDIA_8X" = 1 ] && theirs 8
 
-mb1=$(stat -c %s "$work/web1.txt"); mb8=$(stat -c %s "$work/web8.txt")
-python3 - "$results" "$mb1" "$mb8" <<'EOF'
+python3 - "$results" "$(stat -c %s "$work/web1.txt")" <<'EOF'
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-size = {"1": int(sys.argv[2]) / 1e6, "8": int(sys.argv[3]) / 1e6}
-print(f"\n{'tool':8} {'input':>9} {'ranks':>5} {'wall s':>7} {'CPU s':>7} {'MB/CPU-s':>9} {'peak MB':>8}")
+size = {k: int(k) * int(sys.argv[2]) / 1e6 for k in ("1", "8", "16")}
+print(f"\n{'tool':8} {'input':>12} {'ranks':>5} {'wall s':>7} {'CPU s':>7} {'MB/CPU-s':>9} {'peak MB':>8}")
 by = {}
 for tool, inp, ranks, wall, cpu, peak in rows:
+    if tool == "mpi-empty":
+        by[(tool, inp, ranks)] = (float(wall), float(cpu), 0, int(peak))
+        print(f"{'empty MPI program':21} {ranks:>5} {float(wall):7.2f} {float(cpu):7.2f}")
+        continue
     rate = size[inp] / float(cpu)
     by[(tool, inp, ranks)] = (float(wall), float(cpu), rate, int(peak))
-    print(f"{tool:8} {inp + 'x ' + format(size[inp], '.1f') + ' MB':>9} {ranks:>5} {float(wall):7.2f} {float(cpu):7.2f} {rate:9.2f} {int(peak):8d}")
+    print(f"{tool:8} {inp + 'x ' + format(size[inp], '.1f') + ' MB':>12} {ranks:>5} {float(wall):7.2f} {float(cpu):7.2f} {rate:9.2f} {int(peak):8d}")
 print()
 for inp in "18":
     if ("nvidia", inp, "1") in by:
         print(f"speed, {inp}x input: ours {by[('ours', inp, '1')][2] / by[('nvidia', inp, '1')][2]:.1f}x NVIDIA's MB per CPU-second (target 20x)")
-print(f"mpirun -np 2 vs -np 1, 8x input: {by[('ours', '8', '1')][0] / by[('ours', '8', '2')][0]:.2f}x faster (target 1.8x)")
+for inp in ("8", "16"):
+    one, two = by[('ours', inp, '1')][0], by[('ours', inp, '2')][0]
+    e1, e2 = by[('mpi-empty', '1', '1')][0], by[('mpi-empty', '1', '2')][0]
+    print(f"mpirun -np 2 vs -np 1, {inp}x input: {one / two:.2f}x faster (target 1.8x); "
+          f"{(one - e1) / (two - e2):.2f}x without the launch and end of an empty MPI program ({e1:.2f} / {e2:.2f} s)")
 g = by[('ours', '8', '1')][3] / by[('ours', '1', '1')][3] - 1
 print(f"peak memory, 1x -> 8x input: ours {by[('ours', '1', '1')][3]} -> {by[('ours', '8', '1')][3]} MB ({100 * g:+.0f}%, target < 20%)")
 if ("nvidia", "8", "1") in by:
