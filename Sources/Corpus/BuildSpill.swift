@@ -39,6 +39,8 @@ extension CorpusBuilder {
         let work = splits.reduce(0) { $0 + $1.documentCount } * options.dupeFactor
         let meter = ProgressMeter(label: "instances", unit: "documents", total: Double(work), enabled: comm.isRoot)
         var done = 0
+        // Instances per shard (training shards, then test shards), summed over the ranks after pass 2.
+        var perShard = [Int64](repeating: 0, count: shardCounts[0] + shardCounts[1])
         for (split, documents) in splits.enumerated() where documents.documentCount > 0 {
             for pass in 0..<options.dupeFactor {
                 for i in stride(from: comm.rank, to: documents.documentCount, by: comm.size) {
@@ -58,6 +60,7 @@ extension CorpusBuilder {
                         try index.append(UInt64(split) << 32 | shard)
                         try index.append(UInt64(records.bytesWritten))
                         try index.append(UInt64(i) << 32 | UInt64(pass) << 20 | UInt64(j))
+                        perShard[split * shardCounts[0] + Int(shard)] += 1
                         try writeRecord(instance, to: records)
                     }
                     done += comm.size
@@ -69,7 +72,12 @@ extension CorpusBuilder {
         try index.close()
         meter.update(Double(work), force: true)
         logger.info("pass 2: instances spilled, peak resident \(Self.peakResidentMB()) MB")
-        try comm.barrier()
+        try comm.allReduce(&perShard)
+        // Pass 3 holds one shard's index entries (and the sort's buffer): say so before it grows large.
+        let largest = Int(perShard.max() ?? 0), entryMB = (largest * MemoryLayout<ShardEntry>.stride * 3 / 2) >> 20
+        if entryMB >= 256 {
+            logger.warning("the largest shard holds \(largest) instances: writing it takes about \(entryMB) MB for its index entries; more shards (--shards) make that smaller")
+        }
 
         // Pass 3: shard m of the list (training shards, then test shards) is written by rank m mod N.
         let recordFiles = try (0..<comm.size).map { try RecordFile(path: spillPaths(rank: $0).records, maxSeqLength: options.maxSeqLength, maxPredictions: options.maxPredictionsPerSeq) }
@@ -78,7 +86,11 @@ extension CorpusBuilder {
         var mine = [Int64](repeating: 0, count: jobs.count)
         for m in stride(from: comm.rank, to: jobs.count, by: comm.size) {
             let (split, shard) = jobs[m]
-            mine[m] = Int64(try writeShard(split: split, shard: shard, records: recordFiles, indexes: indexFiles))
+            mine[m] = Int64(try writeShard(split: split, shard: shard, records: recordFiles, indexes: indexFiles,
+                                           expected: Int(perShard[m])))
+            guard mine[m] == perShard[m] else {
+                throw BuildError("\(Self.shardName(shard, test: split == 1)): \(mine[m]) instances written, \(perShard[m]) spilled: a spill index is damaged")
+            }
             logger.debug("wrote \(Self.shardName(shard, test: split == 1)) (\(mine[m]) instances)")
         }
         try comm.allReduce(&mine)
@@ -99,10 +111,10 @@ extension CorpusBuilder {
 
     /// Gathers one shard's entries from every rank's index, sorts them by (key, tie-break) and
     /// writes the records in that order.
-    func writeShard(split: Int, shard: Int, records: [RecordFile], indexes: [String]) throws -> Int {
-        struct Entry { var key: UInt64, tie: UInt64, rank: Int, offset: Int }
+    func writeShard(split: Int, shard: Int, records: [RecordFile], indexes: [String], expected: Int) throws -> Int {
         let tag = UInt64(split) << 32 | UInt64(shard)
-        var entries: [Entry] = []
+        var entries: [ShardEntry] = []
+        entries.reserveCapacity(expected)
         // Each index is read in 1 MiB pieces (32 768 entries), so memory is this shard's entries only.
         var piece = [UInt64](repeating: 0, count: 4 * 32_768)
         for (rank, path) in indexes.enumerated() {
@@ -116,7 +128,7 @@ extension CorpusBuilder {
                 guard got > 0 else { break }
                 guard got % 32 == 0 else { throw BuildError("\(path): index cut short at byte \(offset + got)") }
                 for e in stride(from: 0, to: got / 8, by: 4) where piece[e + 1] == tag {
-                    entries.append(Entry(key: piece[e], tie: piece[e + 3], rank: rank, offset: Int(piece[e + 2])))
+                    entries.append(ShardEntry(key: piece[e], tie: piece[e + 3], rank: rank, offset: Int(piece[e + 2])))
                 }
                 offset += got
             }
@@ -129,6 +141,9 @@ extension CorpusBuilder {
         return writer.count
     }
 }
+
+/// One instance of the shard being written: its order (key, then tie-break) and where its record is.
+struct ShardEntry { var key: UInt64, tie: UInt64, rank: Int, offset: Int }
 
 /// Reads spill records with pread into one reusable buffer (a memory map would count every page it
 /// touched as resident memory, growing with the corpus).
