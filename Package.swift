@@ -4,6 +4,11 @@ import PackageDescription
 
 // Hot loops are written for the optimiser; unchecked arithmetic is opt-in per site, not global.
 let optimised: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+// The corpus tools read untrusted text: keep bounds and overflow checks (a bug traps with a message
+// instead of corrupting memory), drop only the run-time exclusivity checks. Measured on a build of
+// the WEB Bible x8: -O 8% more user CPU than -Ounchecked; without exclusivity checks and with the
+// shard writer's byte shuffle over words, the same as -Ounchecked.
+let checkedButFast: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
 let package = Package(
     name: "bert-pretrain",
@@ -38,7 +43,7 @@ let package = Package(
                 swiftSettings: optimised),
         .target(name: "Corpus", dependencies: ["CHDF5", "CZlib", "CDeflate", "Tokenization", "Distributed", "Storage",
                                                .product(name: "Logging", package: "swift-log")],
-                swiftSettings: optimised),
+                swiftSettings: checkedButFast),
         .target(name: "Training", dependencies: ["BERT", "Optim", "Corpus", "Distributed", "Tokenization", "Storage",
                                                  .product(name: "Logging", package: "swift-log")],
                 swiftSettings: optimised),

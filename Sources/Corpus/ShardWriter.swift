@@ -378,9 +378,21 @@ final class ChunkCompressor {
         } else {
             // Byte j of element i goes to j * elements + i (H5Z_filter_shuffle's layout).
             let elements = n / elementSize
-            for j in 0..<elementSize {
-                let plane = planes + j * elements
-                for i in 0..<elements { plane[i] = input[i * elementSize + j] }
+            if elementSize == 4 {
+                let words = UnsafeRawPointer(input.baseAddress!)
+                let p0 = planes, p1 = planes + elements, p2 = p1 + elements, p3 = p2 + elements
+                for i in 0..<elements {
+                    let w = words.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)   // little-endian host
+                    p0[i] = UInt8(truncatingIfNeeded: w)
+                    p1[i] = UInt8(truncatingIfNeeded: w &>> 8)
+                    p2[i] = UInt8(truncatingIfNeeded: w &>> 16)
+                    p3[i] = UInt8(truncatingIfNeeded: w &>> 24)
+                }
+            } else {
+                for j in 0..<elementSize {
+                    let plane = planes + j * elements
+                    for i in 0..<elements { plane[i] = input[i &* elementSize &+ j] }
+                }
             }
             size = libdeflate_zlib_compress(compressor, planes, n, out, n)   // 0: did not fit
         }
