@@ -143,11 +143,11 @@ public final class CorpusBuilder {
         try comm.barrier()
         summary.seconds = Date().timeIntervalSince(start)
         logger.info("passes 2 and 3: instances and shards done at \(String(format: "%.2f", summary.seconds)) s, peak resident \(Self.peakResidentMB()) MB")
-        if comm.isRoot {
-            try writeVocabularyAndManifest(summary)
-            try? FileManager.default.removeItem(atPath: workDirectory)
-        }
+        // Each rank deletes its own work files (freeing large files takes a while: in parallel).
+        removeWorkFiles()
+        if comm.isRoot { try writeVocabularyAndManifest(summary) }
         try comm.barrier()
+        if comm.isRoot { try? FileManager.default.removeItem(atPath: workDirectory) }
         return summary
     }
 
@@ -157,11 +157,15 @@ public final class CorpusBuilder {
     public func discardAfterFailure() {
         for (temporary, _) in pendingShards { unlink(temporary) }
         pendingShards = []
-        let rank = comm.rank
-        let store = TokenStoreFiles.paths(directory: workDirectory, rank: rank)
-        let spill = spillPaths(rank: rank)
-        for path in [store.blocks, store.documents, spill.records, spill.index] { unlink(path) }
+        removeWorkFiles()
         rmdir(workDirectory)   // only if empty
+    }
+
+    /// Deletes this rank's token store and spill files.
+    func removeWorkFiles() {
+        let store = TokenStoreFiles.paths(directory: workDirectory, rank: comm.rank)
+        let spill = spillPaths(rank: comm.rank)
+        for path in [store.blocks, store.documents, spill.records, spill.index] { unlink(path) }
     }
 
     /// This process's peak resident memory (VmHWM), in MB; 0 where /proc is missing.
