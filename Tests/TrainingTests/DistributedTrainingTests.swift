@@ -5,6 +5,7 @@ import Foundation
 import FoundationXML
 #endif
 import XCTest
+import BERT
 
 final class DistributedTrainingTests: XCTestCase {
     static let computedColumns = ["split", "step", "epoch", "samples", "lr", "loss", "mlm_loss", "nsp_loss",
@@ -196,9 +197,39 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/epoch-0001"), "no step may run")
     }
 
+    /// A run that diverges (a learning rate of 1e9) is stopped by the trainer, not by a crash: the
+    /// non-finite steps are skipped with a warning up to --max-non-finite-steps, then the job ends on
+    /// both ranks with a message naming the step; the checkpoint written before is complete and finite
+    /// (the checkpoint loader refuses NaN). With --fail-on-non-finite the first one ends it.
+    func testDivergingRunStopsWithAMessageAndKeepsItsCheckpoint() throws {
+        let corpus = try TinyCorpus(trainingShards: [32, 32], testShards: [])
+        let out = corpus.root + "/run"
+        var args = baseArguments(corpus, output: out, warmup: 1) + ["--batch-size", "4", "--epochs", "20", "--skip-eval",
+                                                                    "--max-grad-norm", "1e30", "--max-non-finite-steps", "3"]
+        args[args.firstIndex(of: "--lr")! + 1] = "1e9"
+        let r = try MPI.run(ranks: 2, args + ["--checkpoint-every-steps", "1"], log: out + "-log", timeout: 120)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("1 in a row, the run stops at 3"), r.stderr)
+        XCTAssertTrue(r.stderr.range(of: #"\[rank [01]/2\] step \d+: non-finite loss or gradient \(.*\); 3 in a row, stopping the run"#,
+                                     options: .regularExpression) != nil, r.stderr)
+        let steps = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasPrefix("step-") }.sorted()
+        XCTAssertFalse(steps.isEmpty, "a checkpoint from before the divergence")
+        for step in steps {
+            XCTAssertNoThrow(try loadCheckpointParameters(out + "/" + step), step)
+        }
+        let rows = try readMetrics(out + "/metrics.csv")
+        XCTAssertTrue(rows.contains { $0["loss"] == "nan" }, "the skipped steps are logged as nan")
+
+        let out2 = corpus.root + "/run-fail"
+        var failArgs = args
+        failArgs[failArgs.firstIndex(of: "--output")! + 1] = out2
+        let r2 = try MPI.run(ranks: 2, failArgs + ["--fail-on-non-finite"], log: out2 + "-log", timeout: 120)
+        XCTAssertNotEqual(r2.status, 0)
+        XCTAssertTrue(r2.stderr.contains("1 in a row, stopping the run"), r2.stderr)
+        XCTAssertFalse(r2.stderr.contains("update skipped"), r2.stderr)
+    }
+
     /// An unwritable output directory ends the whole job with a message naming the path and the rank.
-    /// (Non-finite steps are not tested end to end: with non-finite weights the model's debug build traps in
-    /// fastExp before the trainer can see the NaN; see the report.)
     func testUnwritableOutputEndsTheJob() throws {
         let corpus = try TinyCorpus(trainingShards: [32], testShards: [])
         let r = try MPI.run(ranks: 2, baseArguments(corpus, output: "/proc/bert-pretrain-cannot-write") + ["--batch-size", "4"],
@@ -206,4 +237,16 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("[rank 0/2] /proc/bert-pretrain-cannot-write: cannot create the output directory"), r.stderr)
     }
+}
+
+/// Loads a checkpoint directory written by bert-pretrain (its config.json, every tensor); throws on
+/// anything incomplete or non-finite.
+func loadCheckpointParameters(_ dir: String) throws {
+    let config = try BertConfig.load(path: dir + "/config.json")
+    let layout = ParameterLayout(config: config)
+    var parameters = [Float](repeating: 0, count: layout.count)
+    let report = try parameters.withUnsafeMutableBufferPointer {
+        try Checkpoint.load(from: dir, into: $0, layout: layout, seed: 0, logger: nil)
+    }
+    guard report.warnings.isEmpty else { throw TrainingTestError("\(dir): \(report.warnings)") }
 }
