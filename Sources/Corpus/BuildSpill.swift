@@ -1,8 +1,10 @@
 // Default mode's passes 2 and 3 (see BuildPipeline.swift): instances spilled to per-rank files
 // with a key each, then gathered shard by shard in key order.
 //
-// Spill record (int32, little-endian): length L, predictions P, label, start of B (first segment-1
-// position); then input ids [L], masked positions [P], masked ids [P].
+// Spill record, little-endian words: length L, predictions P, label, start of B (first segment-1
+// position); then input ids [L], masked positions [P], masked ids [P]. The words are uint16 when
+// every id and position fits (vocabulary ≤ 65,536 tokens, the common case: half the disk space and
+// copying), else int32 (SpillRecordWidth).
 // Index entry (4 × uint64): key, split << 32 | shard, byte offset of the record, tie-break
 // (i << 32 | pass << 20 | j), so the order is total even if two keys collide.
 
@@ -32,6 +34,7 @@ extension CorpusBuilder {
         let seed = UInt64(bitPattern: Int64(options.randomSeed))
         let shardCounts = [options.shards, options.testShards]
         let paths = spillPaths(rank: comm.rank)
+        let width = SpillRecordWidth(vocabularySize: vocabulary.masking.size, maxSeqLength: options.maxSeqLength)
         let records = try BufferedFileWriter(path: paths.records)
         let index = try BufferedFileWriter(path: paths.index)
 
@@ -61,7 +64,7 @@ extension CorpusBuilder {
                         try index.append(UInt64(records.bytesWritten))
                         try index.append(UInt64(i) << 32 | UInt64(pass) << 20 | UInt64(j))
                         perShard[split * shardCounts[0] + Int(shard)] += 1
-                        try writeRecord(instance, to: records)
+                        try Self.writeRecord(instance, to: records, width: width)
                     }
                     done += comm.size
                     meter.update(Double(min(done, work)))
@@ -80,7 +83,7 @@ extension CorpusBuilder {
         }
 
         // Pass 3: shard m of the list (training shards, then test shards) is written by rank m mod N.
-        let recordFiles = try (0..<comm.size).map { try RecordFile(path: spillPaths(rank: $0).records, maxSeqLength: options.maxSeqLength, maxPredictions: options.maxPredictionsPerSeq) }
+        let recordFiles = try (0..<comm.size).map { try RecordFile(path: spillPaths(rank: $0).records, width: width, maxSeqLength: options.maxSeqLength, maxPredictions: options.maxPredictionsPerSeq) }
         let indexFiles = (0..<comm.size).map { spillPaths(rank: $0).index }
         let jobs = (0..<shardCounts[0]).map { (0, $0) } + (0..<shardCounts[1]).map { (1, $0) }
         var mine = [Int64](repeating: 0, count: jobs.count)
@@ -98,15 +101,21 @@ extension CorpusBuilder {
         return (Array(counts[0..<shardCounts[0]]), Array(counts[shardCounts[0]...]))
     }
 
-    func writeRecord(_ instance: PretrainingInstance, to file: BufferedFileWriter) throws {
+    static func writeRecord(_ instance: PretrainingInstance, to file: BufferedFileWriter, width: SpillRecordWidth) throws {
         let bStart = instance.segmentIds.firstIndex(of: 1) ?? instance.segmentIds.count
-        try file.append(Int32(instance.inputIds.count))
-        try file.append(Int32(instance.maskedPositions.count))
-        try file.append(instance.nextSentenceLabel)
-        try file.append(Int32(bStart))
-        try file.append(instance.inputIds)
-        try file.append(instance.maskedPositions)
-        try file.append(instance.maskedIds)
+        let header = [Int32(instance.inputIds.count), Int32(instance.maskedPositions.count), instance.nextSentenceLabel, Int32(bStart)]
+        switch width {
+        case .narrow:
+            try file.appendNarrow(header)
+            try file.appendNarrow(instance.inputIds)
+            try file.appendNarrow(instance.maskedPositions)
+            try file.appendNarrow(instance.maskedIds)
+        case .wide:
+            try file.append(header)
+            try file.append(instance.inputIds)
+            try file.append(instance.maskedPositions)
+            try file.append(instance.maskedIds)
+        }
     }
 
     /// Gathers one shard's entries from every rank's index, sorts them by (key, tie-break) and
@@ -145,31 +154,55 @@ extension CorpusBuilder {
 /// One instance of the shard being written: its order (key, then tie-break) and where its record is.
 struct ShardEntry { var key: UInt64, tie: UInt64, rank: Int, offset: Int }
 
+/// Width of the words of a spill record: uint16 when every value fits (ids < vocabulary size ≤
+/// 65,536; lengths, positions and labels ≤ max_seq_length ≤ 65,535), else int32.
+enum SpillRecordWidth {
+    case narrow, wide
+    init(vocabularySize: Int, maxSeqLength: Int) {
+        self = vocabularySize <= 65_536 && maxSeqLength <= 65_535 ? .narrow : .wide
+    }
+    var bytes: Int { self == .narrow ? 2 : 4 }
+}
+
 /// Reads spill records with pread into one reusable buffer (a memory map would count every page it
 /// touched as resident memory, growing with the corpus).
 final class RecordFile {
     let path: String
     private let fd: Int32
-    private var buffer: [Int32]   // [4 + T + 2P]: the largest record
+    private let width: SpillRecordWidth
+    private var raw: [UInt8]      // the largest record, as stored
+    private var words: [Int32]    // [4 + T + 2P]: the record widened
 
-    init(path: String, maxSeqLength: Int, maxPredictions: Int) throws {
+    init(path: String, width: SpillRecordWidth, maxSeqLength: Int, maxPredictions: Int) throws {
         self.path = path
+        self.width = width
         fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StorageError.posix(path, "cannot open") }
-        buffer = [Int32](repeating: 0, count: 4 + maxSeqLength + 2 * maxPredictions)
+        words = [Int32](repeating: 0, count: 4 + maxSeqLength + 2 * maxPredictions)
+        raw = [UInt8](repeating: 0, count: words.count * width.bytes)
     }
 
     deinit { close(fd) }
 
     /// Reads the record at byte `offset` and appends it to `writer`, without building arrays.
     func copyRecord(at offset: Int, to writer: ShardWriter) throws {
-        let capacity = buffer.count * 4
-        let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, capacity, off_t(offset)) }
-        guard got >= 16 else { throw BuildError("\(path): record at byte \(offset) is cut short (read \(got) bytes)") }
-        try buffer.withUnsafeBufferPointer { b in
+        let capacity = raw.count, unit = width.bytes
+        let got = raw.withUnsafeMutableBytes { pread(fd, $0.baseAddress, capacity, off_t(offset)) }
+        guard got >= 4 * unit else { throw BuildError("\(path): record at byte \(offset) is cut short (read \(got) bytes)") }
+        let available = got / unit
+        raw.withUnsafeBytes { bytes in
+            words.withUnsafeMutableBufferPointer { w in
+                switch width {
+                case .narrow:
+                    for k in 0..<available { w[k] = Int32(bytes.loadUnaligned(fromByteOffset: 2 * k, as: UInt16.self)) }
+                case .wide:
+                    for k in 0..<available { w[k] = bytes.loadUnaligned(fromByteOffset: 4 * k, as: Int32.self) }
+                }
+            }
+        }
+        try words.withUnsafeBufferPointer { b in
             let length = Int(b[0]), predictions = Int(b[1]), bStart = Int(b[3])
-            guard length >= 0, predictions >= 0, 4 + length + 2 * predictions <= b.count,
-                  (4 + length + 2 * predictions) * 4 <= got else {
+            guard length >= 0, predictions >= 0, 4 + length + 2 * predictions <= min(b.count, available) else {
                 throw BuildError("\(path): record at byte \(offset) is damaged (length \(length), predictions \(predictions))")
             }
             try writer.append(inputIds: UnsafeBufferPointer(rebasing: b[4..<(4 + length)]), segmentBStart: bStart,

@@ -24,35 +24,68 @@ import Glibc
 #endif
 
 /// Appends bytes to a file through a 1 MiB buffer; every write error (a full disk) is thrown.
+/// Little-endian hosts only (checked by the build).
 final class BufferedFileWriter {
     let path: String
     private let fd: Int32
-    private var buffer: [UInt8] = []
     private let capacity = 1 << 20
+    private let buffer: UnsafeMutableRawPointer
+    private var used = 0
     private(set) var bytesWritten = 0
 
     init(path: String) throws {
         self.path = path
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StorageError.posix(path, "cannot create") }
-        buffer.reserveCapacity(capacity)
+        buffer = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Room for `bytes` more in the buffer (flushing first if needed); false if they exceed a whole buffer.
+    private func room(_ bytes: Int) throws -> Bool {
+        if used + bytes > capacity { try flush() }
+        return bytes <= capacity
     }
 
     func append<T: FixedWidthInteger>(_ value: T) throws {
-        withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
+        _ = try room(MemoryLayout<T>.size)
+        buffer.storeBytes(of: value.littleEndian, toByteOffset: used, as: T.self)
+        used += MemoryLayout<T>.size
         bytesWritten += MemoryLayout<T>.size
-        if buffer.count >= capacity { try flush() }
     }
 
     func append(_ values: [Int32]) throws {
-        values.withUnsafeBytes { buffer.append(contentsOf: $0) }  // little-endian hosts only (checked in Build)
-        bytesWritten += values.count * 4
-        if buffer.count >= capacity { try flush() }
+        let n = values.count * 4
+        try values.withUnsafeBytes { bytes in
+            if try room(n) {
+                (buffer + used).copyMemory(from: bytes.baseAddress!, byteCount: n)
+                used += n
+            } else {
+                try AtomicFile.writeAll(fd: fd, bytes, path: path)   // larger than the buffer: straight through
+            }
+        }
+        bytesWritten += n
+    }
+
+    /// `values` as little-endian uint16 (the caller knows they fit).
+    func appendNarrow(_ values: [Int32]) throws {
+        var rest = values[...]
+        while !rest.isEmpty {
+            _ = try room(2 * min(rest.count, capacity / 2))
+            let k = min(rest.count, (capacity - used) / 2)
+            let out = (buffer + used).assumingMemoryBound(to: UInt16.self)
+            for (i, v) in rest.prefix(k).enumerated() { out[i] = UInt16(truncatingIfNeeded: v) }
+            used += 2 * k
+            rest = rest.dropFirst(k)
+        }
+        bytesWritten += values.count * 2
     }
 
     func flush() throws {
-        try buffer.withUnsafeBytes { try AtomicFile.writeAll(fd: fd, $0, path: path) }
-        buffer.removeAll(keepingCapacity: true)
+        guard used > 0 else { return }
+        try AtomicFile.writeAll(fd: fd, UnsafeRawBufferPointer(start: buffer, count: used), path: path)
+        used = 0
     }
 
     func close() throws {
