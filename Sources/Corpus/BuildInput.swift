@@ -6,6 +6,9 @@
 import Foundation
 import Logging
 import Storage
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public struct SentencePerLineDocuments: DocumentStream {
     private let files: [String]
@@ -89,6 +92,152 @@ public struct SentencePerLineDocuments: DocumentStream {
         while start > lowerBound, b[start] & 0xC0 == 0x80, end - start < 4 { start -= 1 }
         guard let n = spaceLength(b, at: start), start + n == end else { return nil }
         return n
+    }
+}
+
+/// Google's format read by byte ranges: on N ranks, rank r reads only about 1/N of the input (the
+/// files taken as one byte sequence, cut at r·total/N) and yields the documents that start in its
+/// range, reading the last one to its end past the range. A document starts at a non-blank line
+/// that begins a file or follows a blank one, so every document belongs to exactly one rank, and
+/// the ranks' documents in rank order are the input's documents in order (tested against
+/// `SentencePerLineDocuments` for many inputs and rank counts). Plain files only (a gzip stream
+/// cannot be entered in the middle), and a file's end always ends a document.
+public struct SentencePerLineRangeDocuments: DocumentStream {
+    private let files: [String]
+    private let fileStarts: [Int]           // offset of each file in the concatenation; + total
+    private let rangeStart: Int, rangeEnd: Int
+    private let logger: Logger?
+    private var fileIndex: Int
+    private var reader: TextLineReader?
+    private var atBoundary = true           // the previous line was blank, or a file starts here
+    private var warnedFiles = Set<Int>()
+    private var done = false
+    public private(set) var bytesRead = 0
+    /// Bytes of input in this rank's range (it reads about as many).
+    public var ownBytes: Int? { rangeEnd - rangeStart }
+
+    public init(files: [String], rank: Int, ranks: Int, logger: Logger? = nil) throws {
+        var starts = [0]
+        for file in files {
+            var info = stat()
+            guard stat(file, &info) == 0 else { throw BuildError("\(file): cannot read its size") }
+            starts.append(starts.last! + Int(info.st_size))
+        }
+        let total = starts.last!
+        self.files = files
+        fileStarts = starts
+        rangeStart = total * rank / ranks
+        rangeEnd = total * (rank + 1) / ranks
+        self.logger = logger
+        // The file holding the range's first byte (skipping empty files).
+        let first = rangeStart
+        fileIndex = files.indices.first { starts[$0 + 1] > first } ?? files.count
+        done = rangeStart >= rangeEnd
+    }
+
+    /// Whether every file can be read by byte ranges (plain text, not gzip).
+    public static func applies(to files: [String]) -> Bool {
+        files.allSatisfy { (try? TextInput.isGzip(path: $0)) == false }
+    }
+
+    /// Opens the current file at the range start (or its beginning); finds whether a boundary
+    /// precedes the first whole line.
+    private mutating func open() throws -> TextLineReader {
+        let path = files[fileIndex]
+        let reader = try TextLineReader(path: path)
+        let offset = max(0, rangeStart - fileStarts[fileIndex])
+        atBoundary = true
+        if offset > 0 {
+            // Start at the first line beginning at or after the offset: skip the rest of the line
+            // holding byte offset − 1; a boundary precedes it if that line is blank.
+            let previous = try Self.lineEnding(at: offset - 1, in: path)
+            try reader.seek(to: previous.end)
+            atBoundary = previous.isBlank
+        }
+        return reader
+    }
+
+    /// The line holding byte `position` of `path` (a line's bytes include its newline): where the
+    /// next line starts, and whether this one is blank (Python's strip leaves nothing).
+    static func lineEnding(at position: Int, in path: String) throws -> (end: Int, isBlank: Bool) {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw BuildError("\(path): cannot open") }
+        defer { Glibc.close(fd) }
+        func read(_ from: Int, _ count: Int) throws -> [UInt8] {
+            var bytes = [UInt8](repeating: 0, count: count)
+            let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(from)) }
+            guard got >= 0 else { throw BuildError("\(path): read failed at byte \(from)") }
+            return Array(bytes[0..<got])
+        }
+        // The line starts after the last newline before `position`.
+        var lineStart = 0, cursor = position
+        while cursor > 0 {
+            let from = max(0, cursor - 4096)
+            let chunk = try read(from, cursor - from)
+            if let k = chunk.lastIndex(of: 0x0A) { lineStart = from + k + 1; break }
+            cursor = from
+        }
+        // It ends at the first newline at or after `position` (or the end of the file).
+        var line: [UInt8] = [], end = lineStart
+        cursor = lineStart
+        while true {
+            let chunk = try read(cursor, 4096)
+            if chunk.isEmpty { end = cursor; break }
+            if let k = chunk.firstIndex(of: 0x0A), cursor + k >= position {
+                line += chunk[0..<k]
+                end = cursor + k + 1
+                break
+            }
+            line += chunk
+            cursor += chunk.count
+        }
+        return (end, line.withUnsafeBufferPointer { SentencePerLineDocuments.strip($0).isEmpty })
+    }
+
+    public mutating func nextDocument(wanted: Bool, _ sentence: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Bool {
+        precondition(wanted, "a range stream yields only this rank's documents")
+        guard !done else { return false }
+        // Find the next document start: a non-blank line after a boundary.
+        while true {
+            if reader == nil {
+                guard fileIndex < files.count, fileStarts[fileIndex] < rangeEnd else { done = true; return false }
+                reader = try open()
+            }
+            guard let raw = try reader!.nextLine() else {
+                reader!.close()
+                reader = nil
+                fileIndex += 1
+                continue
+            }
+            bytesRead += raw.count + 1
+            let line = SentencePerLineDocuments.strip(raw)
+            if line.isEmpty { atBoundary = true; continue }
+            let starts = atBoundary
+            atBoundary = false
+            guard starts else { continue }   // inside a document that started before
+            guard fileStarts[fileIndex] + reader!.lineOffset < rangeEnd else { done = true; return false }
+            try emit(line, sentence)
+            break
+        }
+        // The rest of the document, to a blank line or the end of its file.
+        while let raw = try reader!.nextLine() {
+            bytesRead += raw.count + 1
+            let line = SentencePerLineDocuments.strip(raw)
+            if line.isEmpty { atBoundary = true; return true }
+            try emit(line, sentence)
+        }
+        reader!.close()
+        reader = nil
+        fileIndex += 1
+        return true
+    }
+
+    private mutating func emit(_ line: UnsafeBufferPointer<UInt8>, _ sentence: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+        if !warnedFiles.contains(fileIndex), !SentencePerLineDocuments.isValidUTF8(line) {
+            warnedFiles.insert(fileIndex)
+            logger?.warning("\(files[fileIndex]): byte \(reader!.lineOffset): invalid UTF-8, replaced by U+FFFD (further lines of this file not reported)")
+        }
+        try sentence(line)
     }
 }
 

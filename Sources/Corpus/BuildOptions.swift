@@ -71,6 +71,13 @@ public protocol DocumentStream {
     mutating func nextDocument(wanted: Bool, _ sentence: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Bool
     /// Bytes of text read so far (for progress).
     var bytesRead: Int { get }
+    /// Non-nil for a stream that yields only this rank's documents (its byte range of the input,
+    /// this many bytes); nil for one that yields every document (the caller picks its own).
+    var ownBytes: Int? { get }
+}
+
+extension DocumentStream {
+    public var ownBytes: Int? { nil }
 }
 
 /// A build that cannot go on: what is wrong, naming the file or the setting.

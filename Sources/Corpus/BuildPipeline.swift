@@ -61,15 +61,17 @@ public final class CorpusBuilder {
         var summary = BuildSummary()
         let inputBytes = options.inputFiles.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
 
-        // Pass 1: tokenize this rank's documents (g ≡ rank mod N) into its store; skip the others unread.
+        // Pass 1: tokenize this rank's documents into its store: those of its byte range (a range
+        // stream), else documents g ≡ rank (mod N), skipping the others undecoded.
         var stream = documents
+        let ownOnly = stream.ownBytes != nil
         let writer = try TokenStoreWriter(directory: workDirectory, rank: comm.rank)
-        let meter = ProgressMeter(label: "tokenize", unit: "MB", total: Double(inputBytes) / 1e6, enabled: comm.isRoot)
+        let meter = ProgressMeter(label: "tokenize", unit: "MB", total: Double(stream.ownBytes ?? inputBytes) / 1e6, enabled: comm.isRoot)
         var rawDocuments = 0
         var sentencesMine = 0, tokensMine = 0
         var ids: [Int32] = []
         while true {
-            let mine = rawDocuments % comm.size == comm.rank
+            let mine = ownOnly || rawDocuments % comm.size == comm.rank
             let more = try stream.nextDocument(wanted: mine) { sentence in
                 ids.removeAll(keepingCapacity: true)
                 encode(sentence, &ids)
@@ -88,7 +90,7 @@ public final class CorpusBuilder {
         }
         try writer.close()
         meter.update(Double(stream.bytesRead) / 1e6, extra: "\(rawDocuments) documents", force: true)
-        summary.inputBytes = stream.bytesRead
+        summary.inputBytes = ownOnly ? try comm.allReduce(stream.bytesRead) : stream.bytesRead
         summary.sentences = try comm.allReduce(sentencesMine)
         summary.tokens = try comm.allReduce(tokensMine)
         try comm.barrier()
@@ -97,7 +99,16 @@ public final class CorpusBuilder {
         // Pass 2: every store, every document by index.
         let stores = try (0..<comm.size).map { try TokenStore(directory: workDirectory, rank: $0) }
         var locations: [UInt64] = []
-        for g in 0..<rawDocuments {
+        if ownOnly {
+            // Store r holds the documents of range r, in order: the corpus is the stores in rank order.
+            rawDocuments = try comm.allReduce(rawDocuments)
+            for (r, store) in stores.enumerated() {
+                for local in 0..<store.documentCount where store.sentenceCount(ofDocument: local) > 0 {
+                    locations.append(StoredDocuments.location(store: r, document: local))
+                }
+            }
+        }
+        for g in 0..<(ownOnly ? 0 : rawDocuments) {
             let store = g % comm.size, local = g / comm.size
             guard local < stores[store].documentCount else {
                 throw BuildError("token store of rank \(store) has \(stores[store].documentCount) documents, expected more (rank \(comm.rank) read \(rawDocuments) documents): did the ranks see different input?")

@@ -151,6 +151,27 @@ public final class TextLineReader {
         end = 0
     }
 
+    /// Byte offset in the file of the line last returned by `nextLine()` (plain files; after
+    /// `seek(to:)` too).
+    public private(set) var lineOffset = 0
+    private var consumed = 0   // file offset of buffer[start]
+
+    /// Plain files only: continues reading at byte `offset` (not necessarily a line start; the
+    /// next line runs from there to the next newline). `lineNumber` then counts from there.
+    public func seek(to offset: Int) throws {
+        guard case .plain(let fd) = source else {
+            throw TextInputError(path: path, reason: "cannot seek in a gzip-compressed file")
+        }
+        guard lseek(fd, off_t(offset), SEEK_SET) >= 0 else {
+            throw TextInputError(path: path, reason: "cannot seek to byte \(offset): \(String(cString: strerror(errno)))")
+        }
+        start = 0
+        end = 0
+        atEndOfInput = false
+        consumed = offset
+        lineNumber = 0
+    }
+
     /// The next line without its "\n" (a last line without one is still a line), or nil at the end.
     public func nextLine() throws -> UnsafeBufferPointer<UInt8>? {
         var searchFrom = start
@@ -158,6 +179,8 @@ public final class TextLineReader {
             if searchFrom < end, let hit = memchr(buffer + searchFrom, 0x0A, end - searchFrom) {
                 let newline = buffer.distance(to: hit.assumingMemoryBound(to: UInt8.self))
                 let line = UnsafeBufferPointer(start: buffer + start, count: newline - start)
+                lineOffset = consumed
+                consumed += newline + 1 - start
                 start = newline + 1
                 lineNumber += 1
                 return line
@@ -166,6 +189,8 @@ public final class TextLineReader {
             if atEndOfInput {
                 guard start < end else { return nil }
                 let line = UnsafeBufferPointer(start: buffer + start, count: end - start)
+                lineOffset = consumed
+                consumed += end - start
                 start = end
                 lineNumber += 1
                 return line

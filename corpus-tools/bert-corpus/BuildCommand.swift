@@ -120,8 +120,14 @@ struct BuildCommand: ParsableCommand {
             let summary: BuildSummary
             if format == .google || (referenceRng && format == .auto) {
                 // Google's reading, on bytes; in reference mode a document may continue into the next file, as in the script.
-                let stream = SentencePerLineDocuments(files: files, fileEndsDocument: !referenceRng, logger: logger)
-                summary = try corpusBuilder.run(documents: stream, encode: encode)
+                if !referenceRng && comm.size > 1 && SentencePerLineRangeDocuments.applies(to: files) {
+                    // Each rank reads only its share of the input.
+                    let stream = try SentencePerLineRangeDocuments(files: files, rank: comm.rank, ranks: comm.size, logger: logger)
+                    summary = try corpusBuilder.run(documents: stream, encode: encode)
+                } else {
+                    let stream = SentencePerLineDocuments(files: files, fileEndsDocument: !referenceRng, logger: logger)
+                    summary = try corpusBuilder.run(documents: stream, encode: encode)
+                }
             } else {
                 let reader = try DocumentReader(
                     paths: files,
