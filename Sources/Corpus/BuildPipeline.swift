@@ -1,8 +1,10 @@
 // `bert-corpus build`: documents → token store → instances → shuffled HDF5 shards, on N ranks.
 //
-//   pass 1  tokenize   every rank reads the input (cheap) and tokenizes documents g ≡ rank (mod N)
-//                      (the expensive part) into its token store (TokenStore.swift) in the work dir.
-//   pass 2  instances  every rank maps all N stores; the non-empty documents, in input order, get a
+//   pass 1  tokenize   Google's format in plain files: rank r reads its byte range and tokenizes
+//                      the documents starting there (SentencePerLineRangeDocuments); otherwise every
+//                      rank reads the input, finding boundaries only, and tokenizes documents
+//                      g ≡ rank (mod N). Into its token store (TokenStore.swift) in the work dir.
+//   pass 2  instances  every rank opens all N stores; the non-empty documents, in input order, get a
 //                      dense index d; a hash of (seed, d) holds out a share for test shards. For each
 //                      split, dupe pass p and document i ≡ rank (mod N), Google's algorithm runs with
 //                      its own SeededRandom(seed, split, p, i), so instances do not depend on N.
