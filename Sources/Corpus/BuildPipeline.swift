@@ -92,7 +92,7 @@ public final class CorpusBuilder {
         }
         try writer.close()
         meter.update(Double(stream.bytesRead) / 1e6, extra: "\(rawDocuments) documents", force: true)
-        summary.inputBytes = ownOnly ? try comm.allReduce(stream.bytesRead) : stream.bytesRead
+        summary.inputBytes = ownOnly ? inputBytes : stream.bytesRead   // ranges overlap by a document at each cut
         summary.sentences = try comm.allReduce(sentencesMine)
         summary.tokens = try comm.allReduce(tokensMine)
         try comm.barrier()
