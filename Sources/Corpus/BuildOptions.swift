@@ -95,6 +95,7 @@ public struct BuildSummary {
     public var testDocuments = 0
     public var sentences = 0
     public var tokens = 0
+    public var largestDocumentTokens = 0
     public var inputBytes = 0
     public var trainingInstances: [Int] = []   // per training shard
     public var testInstances: [Int] = []       // per test shard

@@ -71,9 +71,11 @@ public final class CorpusBuilder {
         let meter = ProgressMeter(label: "tokenize", unit: "MB", total: Double(stream.ownBytes ?? inputBytes) / 1e6, enabled: comm.isRoot)
         var rawDocuments = 0
         var sentencesMine = 0, tokensMine = 0
+        var largestDocumentMine = 0   // tokens of this rank's largest document (a collapsed corpus is one huge one)
         var ids: [Int32] = []
         while true {
             let mine = ownOnly || rawDocuments % comm.size == comm.rank
+            let tokensBefore = tokensMine
             let more = try stream.nextDocument(wanted: mine) { sentence in
                 ids.removeAll(keepingCapacity: true)
                 encode(sentence, &ids)
@@ -83,6 +85,7 @@ public final class CorpusBuilder {
                     tokensMine += ids.count
                 }
             }
+            largestDocumentMine = max(largestDocumentMine, tokensMine - tokensBefore)
             guard more else { break }
             if mine { try writer.endDocument() }
             rawDocuments += 1
@@ -95,6 +98,7 @@ public final class CorpusBuilder {
         summary.inputBytes = ownOnly ? inputBytes : stream.bytesRead   // ranges overlap by a document at each cut
         summary.sentences = try comm.allReduce(sentencesMine)
         summary.tokens = try comm.allReduce(tokensMine)
+        summary.largestDocumentTokens = try comm.allReduce(largestDocumentMine, op: .max)
         try comm.barrier()
         logger.info("pass 1: tokenized \(summary.tokens) tokens in \(String(format: "%.2f", Date().timeIntervalSince(start))) s, peak resident \(Self.peakResidentMB()) MB")
 
@@ -124,6 +128,7 @@ public final class CorpusBuilder {
         guard !locations.isEmpty else {
             throw BuildError("no document with any token in \(options.inputFiles.joined(separator: ", ")) (\(rawDocuments) empty documents): is the input empty or the --format wrong?")
         }
+        try checkDocumentStructure(summary)
 
         if options.referenceRNG {
             summary.trainingDocuments = locations.count
@@ -188,6 +193,34 @@ public final class CorpusBuilder {
               let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return 0 }
         return kb / 1024
     }
+
+    // MARK: Document structure
+
+    /// Next-sentence pairs need documents: a corpus read as one document (a Google-format file taken
+    /// for prose, a folder of one file) gives no random next sentences. Refuse fewer than 2 documents;
+    /// warn when one document holds most of the text.
+    func checkDocumentStructure(_ summary: BuildSummary) throws {
+        let fix = "if the input holds several documents, say how they are separated: --format google (one sentence per line, a blank line between documents) or --doc-separator REGEX (prose, a line matching REGEX starts a document)"
+        guard summary.documents >= 2 else {
+            throw BuildError("the corpus has only \(summary.documents) document (\(summary.tokens) tokens): next-sentence pairs need at least 2 documents, or every random B comes from the same text; \(fix)")
+        }
+        if 2 * summary.largestDocumentTokens > summary.tokens, comm.isRoot {
+            logger.warning("one document holds \(summary.largestDocumentTokens) of the corpus's \(summary.tokens) tokens (\(summary.documents) documents): random next sentences will rarely come from another document; \(fix)")
+        }
+    }
+
+    /// Warns when the share of random next sentences is far from what Google's algorithm gives (a half,
+    /// more with many one-sentence chunks; NVIDIA's rule labels a B drawn from A's own document 0).
+    func checkRandomNextShare(randomNext: Int, instances: Int) {
+        guard comm.isRoot, instances >= 100 else { return }
+        let share = Double(randomNext) / Double(instances)
+        if share < Self.randomNextShareRange.lowerBound || share > Self.randomNextShareRange.upperBound {
+            logger.warning("\(String(format: "%.1f", 100 * share)) % of the \(instances) instances have a random next sentence; the algorithm gives about 50 %: check how the input is split into documents (--format, --doc-separator)")
+        }
+    }
+
+    /// Random-next shares seen on real corpora lie in 45–60 %; outside this range something is off.
+    static let randomNextShareRange = 0.35...0.75
 
     // MARK: Output folder
 

@@ -44,6 +44,7 @@ extension CorpusBuilder {
         var done = 0
         // Instances per shard (training shards, then test shards), summed over the ranks after pass 2.
         var perShard = [Int64](repeating: 0, count: shardCounts[0] + shardCounts[1])
+        var randomNext = 0
         for (split, documents) in splits.enumerated() where documents.documentCount > 0 {
             for pass in 0..<options.dupeFactor {
                 for i in stride(from: comm.rank, to: documents.documentCount, by: comm.size) {
@@ -64,6 +65,7 @@ extension CorpusBuilder {
                         try index.append(UInt64(records.bytesWritten))
                         try index.append(UInt64(i) << 32 | UInt64(pass) << 20 | UInt64(j))
                         perShard[split * shardCounts[0] + Int(shard)] += 1
+                        if instance.nextSentenceLabel == 1 { randomNext += 1 }
                         try Self.writeRecord(instance, to: records, width: width)
                     }
                     done += comm.size
@@ -76,6 +78,7 @@ extension CorpusBuilder {
         meter.update(Double(work), force: true)
         logger.info("pass 2: instances spilled, peak resident \(Self.peakResidentMB()) MB")
         try comm.allReduce(&perShard)
+        checkRandomNextShare(randomNext: try comm.allReduce(randomNext), instances: Int(perShard.reduce(0, +)))
         // Pass 3 holds one shard's index entries (and the sort's buffer): say so before it grows large.
         let largest = Int(perShard.max() ?? 0), entryMB = (largest * MemoryLayout<ShardEntry>.stride * 3 / 2) >> 20
         if entryMB >= 256 {

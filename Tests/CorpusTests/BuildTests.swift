@@ -157,6 +157,50 @@ final class BuildTests: XCTestCase {
         assertBytesIdentical(outputs, names)
     }
 
+    /// A Google-format file whose lines often hold two sentences (a verse per line) is still read as
+    /// Google's format by --format auto (from its blank-line-separated blocks), so its chapters stay
+    /// documents and about half the next sentences are random. Read as one prose document, the same
+    /// text is refused with the fix in the message, and one huge document gets a warning.
+    func testAutoFormatKeepsTheDocumentsOfAFileWithSeveralSentencesPerLine() throws {
+        let root = try temporaryFolder(), f = Self.fixtures
+        let words = ["the", "man", "went", "to", "store", "and", "he", "bought", "a", "gallon", "of", "milk", "she", "said"]
+        var rng = SystemRandomNumberGenerator()
+        func sentence() -> String {
+            let n = Int.random(in: 4...9, using: &rng)
+            let s = (0..<n).map { _ in words.randomElement(using: &rng)! }.joined(separator: " ")
+            return s.prefix(1).uppercased() + s.dropFirst() + "."
+        }
+        // 40 chapters of 12 lines, 60 % of them two sentences.
+        let chapters = (0..<40).map { _ in
+            (0..<12).map { i in i % 5 < 3 ? sentence() + " " + sentence() : sentence() }.joined(separator: "\n")
+        }
+        try (chapters.joined(separator: "\n\n") + "\n").write(toFile: root + "/book.txt", atomically: true, encoding: .utf8)
+        var run = try build(ranks: 0, ["--input", root + "/book.txt", "--vocab", f + "/vocab.txt", "--output", root + "/auto", "--dupe-factor", "2"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stderr.contains("format google (40 blank-line-separated blocks"), run.stderr)
+        let instances = try shards(in: root + "/auto").flatMap { try self.instances(root + "/auto/" + $0) }
+        let randomShare = Double(instances.filter { $0.nextSentenceLabel == 1 }.count) / Double(instances.count)
+        XCTAssertGreaterThan(randomShare, 0.35, "\(instances.count) instances")
+        XCTAssertLessThan(randomShare, 0.75)
+        XCTAssertFalse(run.stderr.contains("warning"), run.stderr)
+
+        // The same text as prose: one document, refused on 1 and 2 ranks with the way out.
+        for ranks in [0, 2] {
+            run = try build(ranks: ranks, ["--format", "text", "--input", root + "/book.txt", "--vocab", f + "/vocab.txt", "--output", root + "/prose\(ranks)"])
+            XCTAssertNotEqual(run.status, 0, run.stderr)
+            XCTAssertTrue(run.stderr.contains("the corpus has only 1 document") && run.stderr.contains("--format google")
+                          && run.stderr.contains("--doc-separator"), run.stderr)
+            XCTAssertEqual(try shards(in: root + "/prose\(ranks)"), [])
+        }
+
+        // Two documents, one holding nearly all the text: built, with a warning.
+        let huge = chapters.joined(separator: "\n") + "\n\n" + sentence() + "\n" + sentence() + "\n"
+        try huge.write(toFile: root + "/lopsided.txt", atomically: true, encoding: .utf8)
+        run = try build(ranks: 0, ["--format", "google", "--input", root + "/lopsided.txt", "--vocab", f + "/vocab.txt", "--output", root + "/lopsided"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stderr.contains("warning: one document holds"), run.stderr)
+    }
+
     func testErrorsEndTheJobWithAMessageAndNoShard() throws {
         let root = try temporaryFolder()
         let f = Self.fixtures

@@ -199,6 +199,15 @@ final class DocumentsTests: XCTestCase {
         XCTAssertEqual(try detect("para.txt", "One sentence. And another on the same line.\nMore text. Even more.\n"), .text)
         XCTAssertEqual(try detect("wrapped.txt", "This line is wrapped in the middle of\na sentence and goes on to the\nnext line.\n"), .text)
         XCTAssertEqual(try detect("empty.txt", ""), .google)
+        // Google's format with two sentences on most lines: its blank-line-separated blocks decide.
+        let verses = (0..<6).map { c in (0..<8).map { v in v % 4 == 0 ? "Verse \(c) \(v)." : "Verse \(c) \(v) begins. It ends here!" }.joined(separator: "\n") }
+        XCTAssertEqual(try detect("bible.txt", verses.joined(separator: "\n\n") + "\n"), .google)
+        // A paragraph per line, blank lines between: blocks of one line are prose paragraphs.
+        let paragraphs = (0..<6).map { "Paragraph \($0) starts. It goes on. And it ends." }
+        XCTAssertEqual(try detect("essay.txt", paragraphs.joined(separator: "\n\n") + "\n"), .text)
+        // Hard-wrapped prose in blocks: its lines end mid-sentence.
+        let wrapped = (0..<6).map { _ in "This paragraph is wrapped in the\nmiddle of a sentence. It goes on to\nthe next line and ends here." }
+        XCTAssertEqual(try detect("wrapped-blocks.txt", wrapped.joined(separator: "\n\n") + "\n"), .text)
     }
 
     func testEmptyAndBlankFilesYieldNothing() throws {
