@@ -47,10 +47,14 @@ let package = Package(
         .target(name: "Training", dependencies: ["BERT", "Optim", "Corpus", "Distributed", "Tokenization", "Storage",
                                                  .product(name: "Logging", package: "swift-log")],
                 swiftSettings: checkedButFast),
+        // Fine-tuning and inference on a pretrained encoder: task files, label sets, metrics, the finetune run.
+        .target(name: "FineTuning", dependencies: ["BERT", "Optim", "Training", "Tokenization", "Distributed", "Storage",
+                                                   .product(name: "Logging", package: "swift-log")],
+                swiftSettings: checkedButFast),
 
         // MARK: Executables
         .executableTarget(name: "bert-pretrain", dependencies: [
-            "Training", "BERT", "Optim", "Distributed",
+            "Training", "FineTuning", "BERT", "Optim", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -68,6 +72,7 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tokenization"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "BERT", "Optim", "Corpus", "Tokenization"]),
+        .testTarget(name: "FineTuningTests", dependencies: ["FineTuning", "BERT", "Tokenization", "Training"], resources: [.copy("Fixtures")]),
     ],
     // C interop (stderr, MPI/HDF5 globals) is pervasive here; strict Swift 6 concurrency checking buys nothing
     // for a single-threaded-per-rank program and would wrap every C global in an unsafe annotation.
