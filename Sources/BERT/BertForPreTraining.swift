@@ -14,6 +14,39 @@
 
 import Foundation
 
+/// HF's two pretraining heads (`cls.*`): the MLM transform and output bias (its decoder is the
+/// word-embedding matrix, tied), and the next-sentence classifier on the pooled output.
+public enum PretrainingHeads {
+    public static func declaration(_ config: BertConfig) -> HeadDeclaration {
+        let H = config.hiddenSize
+        return HeadDeclaration(name: "pretraining", tensors: [
+            TensorDeclaration("cls.predictions.transform.dense.weight", [H, H], decays: true),
+            TensorDeclaration("cls.predictions.transform.dense.bias", [H], decays: false),
+            TensorDeclaration("cls.predictions.transform.LayerNorm.weight", [H], decays: false),
+            TensorDeclaration("cls.predictions.transform.LayerNorm.bias", [H], decays: false),
+            TensorDeclaration("cls.predictions.bias", [config.vocabSize], decays: false),
+            TensorDeclaration("cls.seq_relationship.weight", [2, H], decays: true),
+            TensorDeclaration("cls.seq_relationship.bias", [2], decays: false),
+        ])
+    }
+
+    /// Offsets of the pretraining head tensors in a layout that declared them.
+    struct Offsets {
+        let transformWeight, transformBias, transformLnGamma, transformLnBeta: Int  // [H, H], [H], [H], [H]
+        let mlmBias: Int          // [V]  output bias of the tied decoder
+        let nspWeight, nspBias: Int  // [2, H], [2]
+        init(_ layout: ParameterLayout) {
+            transformWeight = layout.offset(of: "cls.predictions.transform.dense.weight")
+            transformBias = layout.offset(of: "cls.predictions.transform.dense.bias")
+            transformLnGamma = layout.offset(of: "cls.predictions.transform.LayerNorm.weight")
+            transformLnBeta = layout.offset(of: "cls.predictions.transform.LayerNorm.bias")
+            mlmBias = layout.offset(of: "cls.predictions.bias")
+            nspWeight = layout.offset(of: "cls.seq_relationship.weight")
+            nspBias = layout.offset(of: "cls.seq_relationship.bias")
+        }
+    }
+}
+
 public final class BertForPreTraining {
     public let config: BertConfig
     public let layout: ParameterLayout
@@ -22,6 +55,8 @@ public final class BertForPreTraining {
     public let encoder: BertEncoder
     public let maxBatch: Int, maxSeqLength: Int, maxPredictions: Int
     let generator: DropoutGenerator
+    let heads: PretrainingHeads.Offsets
+    let pooler: PoolerOffsets
 
     // Head activations of the last forward.
     private var batchSize = 0, seqLength = 0, maskedCount = 0
@@ -47,6 +82,8 @@ public final class BertForPreTraining {
         precondition(maxBatch > 0 && maxSeqLength > 0 && maxPredictions >= 0, "model capacity must be positive")
         self.config = config
         self.layout = ParameterLayout(config: config)
+        heads = PretrainingHeads.Offsets(layout)
+        pooler = layout.pooler!
         self.maxBatch = maxBatch
         self.maxSeqLength = maxSeqLength
         self.maxPredictions = maxPredictions
@@ -136,13 +173,12 @@ public final class BertForPreTraining {
         try encoder.forward(inputIds: batch.inputIds.baseAddress!, segmentIds: batch.segmentIds.baseAddress!,
                             inputMask: batch.inputMask.baseAddress!, batchSize: B, seqLength: T, training: training)
         let hiddenStates = encoder.hiddenStates
-        let p = parameters.baseAddress!, h = layout.heads
+        let p = parameters.baseAddress!, h = heads
         var loss = PretrainingLoss()
 
         // Pooler on position 0 of each sequence (row stride T·H), then NSP.
-        linearForward(pooled.baseAddress!, hiddenStates, ldx: T * H, weight: p + h.poolerWeight, bias: p + h.poolerBias,
-                      rows: B, inFeatures: H, outFeatures: H)
-        for i in 0..<(B * H) { pooled[i] = fastTanh(pooled[i]) }
+        poolerForward(pooled.baseAddress!, hidden: hiddenStates, rowStride: T * H, weight: p + pooler.weight,
+                      bias: p + pooler.bias, rows: B, hiddenSize: H)
         linearForward(nspLogits.baseAddress!, pooled.baseAddress!, weight: p + h.nspWeight, bias: p + h.nspBias,
                       rows: B, inFeatures: H, outFeatures: 2)
         crossEntropyForward(nspLogits.baseAddress!, labels: nspLabels.baseAddress!, rows: B, classes: 2,
@@ -180,7 +216,7 @@ public final class BertForPreTraining {
     public func backward(mlmScale: Float, nspScale: Float, gradientsReady: ((Range<Int>) -> Void)?) {
         let B = batchSize, T = seqLength, m = maskedCount
         let H = config.hiddenSize, V = config.vocabSize
-        let p = parameters.baseAddress!, g = gradients.baseAddress!, h = layout.heads
+        let p = parameters.baseAddress!, g = gradients.baseAddress!, h = heads
         let hiddenStates = encoder.hiddenStates
         let dh = dHidden.baseAddress!
         dh.update(repeating: 0, count: B * T * H)
@@ -189,10 +225,9 @@ public final class BertForPreTraining {
         crossEntropyBackward(nspLogits.baseAddress!, labels: nspLabels.baseAddress!, rows: B, classes: 2, scale: nspScale)
         linearBackward(dx: dPooled.baseAddress!, dWeight: g + h.nspWeight, dBias: g + h.nspBias, dOut: nspLogits.baseAddress!,
                        x: pooled.baseAddress!, weight: p + h.nspWeight, rows: B, inFeatures: H, outFeatures: 2)
-        for i in 0..<(B * H) { dPooled[i] *= 1 - pooled[i] * pooled[i] }   // tanh' = 1 − tanh²
-        linearBackward(dx: dh, ldDx: T * H, accumulate: true, dWeight: g + h.poolerWeight, dBias: g + h.poolerBias,
-                       dOut: dPooled.baseAddress!, x: hiddenStates, ldx: T * H, weight: p + h.poolerWeight,
-                       rows: B, inFeatures: H, outFeatures: H)
+        poolerBackward(dHidden: dh, rowStride: T * H, dWeight: g + pooler.weight, dBias: g + pooler.bias,
+                       dPooled: dPooled.baseAddress!, pooled: pooled.baseAddress!, hidden: hiddenStates,
+                       weight: p + pooler.weight, rows: B, hiddenSize: H)
 
         if m > 0 {
             let dA = dMlmA.baseAddress!, dB = dMlmB.baseAddress!
@@ -212,38 +247,7 @@ public final class BertForPreTraining {
                 for c in 0..<H { row[c] += d[c] }
             }
         }
-        gradientsReady?(h.range)
+        gradientsReady?(layout.headRange)
         encoder.backward(dHidden: dh, gradientsReady: gradientsReady)
-    }
-}
-
-// MARK: Cross-entropy (softmax over classes, per row)
-
-/// Softmax of logits[N, C] in place; adds −log p[label] to `lossSum` (in Double) and counts
-/// rows whose arg-max is the label. Labels were range-checked.
-func crossEntropyForward(_ logits: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>, rows n: Int, classes c: Int,
-                         lossSum: inout Double, correct: inout Int) {
-    for r in 0..<n {
-        let row = logits + r * c
-        let maxValue = vectorMax(row, count: c)
-        let label = Int(labels[r])
-        // Correct when the label is the first arg-max (torch.argmax picks the first of ties).
-        if row[label] == maxValue && !(0..<label).contains(where: { row[$0] == maxValue }) { correct += 1 }
-        for j in 0..<c { row[j] = fastExp(row[j] - maxValue) }
-        let sum = vectorSum(row, count: c)
-        // −log softmax[label] = log Σ e^(z − max) − (z_label − max); row[label] holds e^(z_label − max).
-        lossSum += Foundation.log(Double(sum)) - Foundation.log(Double(row[label]))
-        let inverse = 1 / sum
-        for j in 0..<c { row[j] *= inverse }
-    }
-}
-
-/// dLogits[N, C] = scale · (softmax − onehot(label)), in place over the kept softmax.
-func crossEntropyBackward(_ probs: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>, rows n: Int, classes c: Int,
-                          scale: Float) {
-    for r in 0..<n {
-        let row = probs + r * c
-        for j in 0..<c { row[j] *= scale }
-        row[Int(labels[r])] -= scale
     }
 }

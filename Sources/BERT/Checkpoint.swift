@@ -155,7 +155,7 @@ public enum Checkpoint {
             report.loaded.append(spec.name)
         }
 
-        let encoderMissing = missing.filter { !isHead($0.name) }
+        let encoderMissing = missing.filter { !$0.mayBeMissing }
         if !encoderMissing.isEmpty {
             let names = encoderMissing.prefix(8).map(\.name).joined(separator: ", ")
             throw CheckpointError(path: dir, reason: "checkpoint lacks \(encoderMissing.count) encoder tensor(s): \(names)\(encoderMissing.count > 8 ? ", ..." : "")")
@@ -169,11 +169,11 @@ public enum Checkpoint {
 
         // What is left: tied decoder copies, buffers, and tensors of other architectures.
         let word = layout.tensor(named: "bert.embeddings.word_embeddings.weight")!
-        let outputBias = layout.tensor(named: decoderBias)!
+        let outputBias = layout.tensor(named: decoderBias)   // nil without the MLM head
         for (name, (file, key)) in sources.sorted(by: { $0.key < $1.key }) {
             if name.hasSuffix("position_ids") || name.hasSuffix("embeddings.token_type_ids") {
                 report.ignored.append(key)
-            } else if name == decoderWeight || name == decoderBiasAlias {
+            } else if let outputBias, name == decoderWeight || name == decoderBiasAlias {
                 let tiedTo = name == decoderWeight ? word : outputBias
                 report.ignored.append(key)
                 guard let tensor = file[key], tensor.shape == tiedTo.shape else {
@@ -213,11 +213,6 @@ public enum Checkpoint {
         if name.hasSuffix("LayerNorm.gamma") { name = String(name.dropLast("gamma".count)) + "weight" }
         if name.hasSuffix("LayerNorm.beta") { name = String(name.dropLast("beta".count)) + "bias" }
         return name
-    }
-
-    /// Tensors a headless checkpoint may lack: pooler and pretraining heads.
-    static func isHead(_ name: String) -> Bool {
-        name.hasPrefix("cls.") || name.hasPrefix("bert.pooler.")
     }
 
     // MARK: Helpers

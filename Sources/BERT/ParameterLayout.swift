@@ -4,8 +4,12 @@
 // the same layout indexes parameters, gradients and both optimizer moments, names
 // the tensors of a checkpoint (Hugging Face keys) and cuts the gradient into
 // all-reduce buckets. Typed views (`EmbeddingOffsets`, `LayerOffsets`,
-// `HeadOffsets`) are computed here once, so forward and backward never repeat
+// `PoolerOffsets`) are computed here once, so forward and backward never repeat
 // pointer arithmetic.
+//
+// The layout is built from sections: the encoder (always), the pooler (optional), then
+// each head's tensors as the head declares them (`HeadDeclaration`). A classifier's
+// layout therefore carries no MLM/NSP tensors: none all-reduced, decayed or saved.
 //
 // Order in memory: embeddings, then layers 0..L-1, then pooler and heads. Inside a
 // layer query/key/value weights are adjacent ([3H, H]) and so are their biases
@@ -24,6 +28,9 @@ public struct TensorSpec: Sendable, Equatable {
     public let decays: Bool
     /// Encoder layer the tensor belongs to, nil for embeddings, pooler and heads.
     public let layer: Int?
+    /// A checkpoint may lack it (pooler, heads): then it is initialised fresh, with a warning.
+    /// Encoder tensors must be in every checkpoint.
+    public let mayBeMissing: Bool
 
     public var count: Int { shape.reduce(1, *) }
     public var range: Range<Int> { offset..<(offset + count) }
@@ -56,18 +63,33 @@ public struct LayerOffsets: Sendable {
     public let range: Range<Int>
 }
 
-/// Offsets of the pooler and the two pretraining heads.
-public struct HeadOffsets: Sendable {
-    public let poolerWeight: Int     // [H, H]
-    public let poolerBias: Int       // [H]
-    public let transformWeight: Int  // [H, H]  MLM transform dense
-    public let transformBias: Int    // [H]
-    public let transformLnGamma: Int // [H]
-    public let transformLnBeta: Int  // [H]
-    public let mlmBias: Int          // [V]     output bias of the tied decoder
-    public let nspWeight: Int        // [2, H]
-    public let nspBias: Int          // [2]
-    public let range: Range<Int>
+/// Offsets of the pooler (BertPooler: dense + tanh on position 0).
+public struct PoolerOffsets: Sendable {
+    public let weight: Int   // [H, H]
+    public let bias: Int     // [H]
+}
+
+/// One tensor a head adds to the layout (HF key, PyTorch shape, whether weight decay applies).
+public struct TensorDeclaration: Sendable, Equatable {
+    public let name: String
+    public let shape: [Int]
+    public let decays: Bool
+    public init(_ name: String, _ shape: [Int], decays: Bool) {
+        self.name = name
+        self.shape = shape
+        self.decays = decays
+    }
+}
+
+/// A head's tensors, in memory order. Heads may be missing from a checkpoint (a headless
+/// `BertModel`, a pretraining checkpoint under a new classifier): they are then initialised.
+public struct HeadDeclaration: Sendable, Equatable {
+    public let name: String
+    public let tensors: [TensorDeclaration]
+    public init(name: String, tensors: [TensorDeclaration]) {
+        self.name = name
+        self.tensors = tensors
+    }
 }
 
 public struct ParameterLayout: Sendable {
@@ -77,21 +99,34 @@ public struct ParameterLayout: Sendable {
     public let count: Int
     public let embeddings: EmbeddingOffsets
     public let layers: [LayerOffsets]
-    public let heads: HeadOffsets
+    /// nil when the layout has no pooler (a model that never reads the pooled output).
+    public let pooler: PoolerOffsets?
     /// The embedding tensors as one contiguous range.
     public let embeddingRange: Range<Int>
+    /// Pooler and heads: everything after the last encoder layer (one all-reduce bucket).
+    public let headRange: Range<Int>
+    /// The heads' names, in memory order.
+    public let headNames: [String]
 
     private let indexByName: [String: Int]
 
+    /// The pretraining layout (HF `BertForPreTraining`): encoder, pooler, MLM and NSP heads.
     public init(config: BertConfig) {
+        self.init(config: config, pooler: true, heads: [PretrainingHeads.declaration(config)])
+    }
+
+    /// Encoder, then the pooler if asked for, then each head's tensors.
+    public init(config: BertConfig, pooler hasPooler: Bool, heads: [HeadDeclaration]) {
         self.config = config
         let H = config.hiddenSize, I = config.intermediateSize, V = config.vocabSize
         var tensors: [TensorSpec] = []
         var offset = 0
         var currentLayer: Int? = nil
+        var mayBeMissing = false
         @discardableResult
         func add(_ name: String, _ shape: [Int], decays: Bool) -> Int {
-            let spec = TensorSpec(name: name, shape: shape, offset: offset, decays: decays, layer: currentLayer)
+            let spec = TensorSpec(name: name, shape: shape, offset: offset, decays: decays, layer: currentLayer,
+                                  mayBeMissing: mayBeMissing)
             tensors.append(spec)
             offset += spec.count
             return spec.offset
@@ -136,27 +171,36 @@ public struct ParameterLayout: Sendable {
         self.layers = layers
         currentLayer = nil
 
+        // Pooler and heads: a checkpoint may lack them.
+        mayBeMissing = true
         let headStart = offset
-        heads = HeadOffsets(
-            poolerWeight: add("bert.pooler.dense.weight", [H, H], decays: true),
-            poolerBias: add("bert.pooler.dense.bias", [H], decays: false),
-            transformWeight: add("cls.predictions.transform.dense.weight", [H, H], decays: true),
-            transformBias: add("cls.predictions.transform.dense.bias", [H], decays: false),
-            transformLnGamma: add("cls.predictions.transform.LayerNorm.weight", [H], decays: false),
-            transformLnBeta: add("cls.predictions.transform.LayerNorm.bias", [H], decays: false),
-            mlmBias: add("cls.predictions.bias", [V], decays: false),
-            nspWeight: add("cls.seq_relationship.weight", [2, H], decays: true),
-            nspBias: add("cls.seq_relationship.bias", [2], decays: false),
-            range: headStart..<offset)
+        pooler = hasPooler
+            ? PoolerOffsets(weight: add("bert.pooler.dense.weight", [H, H], decays: true),
+                            bias: add("bert.pooler.dense.bias", [H], decays: false))
+            : nil
+        for head in heads {
+            for t in head.tensors { add(t.name, t.shape, decays: t.decays) }
+        }
+        headRange = headStart..<offset
+        headNames = heads.map(\.name)
 
         self.tensors = tensors
         self.count = offset
         var index: [String: Int] = [:]
-        for (i, t) in tensors.enumerated() { index[t.name] = i }
+        for (i, t) in tensors.enumerated() {
+            precondition(index[t.name] == nil, "tensor \(t.name) declared twice")
+            index[t.name] = i
+        }
         self.indexByName = index
     }
 
     public func tensor(named name: String) -> TensorSpec? {
         indexByName[name].map { tensors[$0] }
+    }
+
+    /// Offset of a tensor the model declared itself (a missing name is a programming error).
+    public func offset(of name: String) -> Int {
+        guard let spec = tensor(named: name) else { preconditionFailure("the layout has no tensor \(name)") }
+        return spec.offset
     }
 }

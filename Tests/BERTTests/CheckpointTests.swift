@@ -263,7 +263,7 @@ final class CheckpointTests: XCTestCase {
         func fresh(_ seed: UInt64) throws -> [Float] {
             var v = [Float](repeating: 0, count: layout.count)
             _ = try v.withUnsafeMutableBufferPointer { try Checkpoint.load(from: root + "/h", into: $0, layout: layout, seed: seed, logger: nil) }
-            return Array(v[layout.heads.transformWeight..<(layout.heads.transformWeight + 16)])
+            return Array(v[layout.offset(of: "cls.predictions.transform.dense.weight")..<(layout.offset(of: "cls.predictions.transform.dense.weight") + 16)])
         }
         XCTAssertEqual(try fresh(1), try fresh(1))
         XCTAssertNotEqual(try fresh(1), try fresh(2))
@@ -273,7 +273,7 @@ final class CheckpointTests: XCTestCase {
         let root = try temporaryDirectory(self)
         let layout = ParameterLayout(config: Self.tinyConfig())
         var values = filled(layout)
-        values[layout.heads.poolerWeight + 2] = .nan
+        values[layout.pooler!.weight + 2] = .nan
         try writeDirectory(root + "/f", config: Self.tinyConfig(), tensors: entries(layout, values))
         var back = [Float](repeating: 0, count: layout.count)
         let m = errorMessage { _ = try load(root + "/f", layout, into: &back) }

@@ -94,7 +94,7 @@ final class ModelBehaviourTests: XCTestCase {
         model.zeroGradients()
         model.backward(mlmScale: 1 / Float(loss.mlmCount), nspScale: 1 / Float(loss.nspCount)) { ranges.append($0) }
         let layout = model.layout
-        let expected = [layout.heads.range] + layout.layers.reversed().map(\.range) + [layout.embeddingRange]
+        let expected = [layout.headRange] + layout.layers.reversed().map(\.range) + [layout.embeddingRange]
         XCTAssertEqual(ranges, expected)
         let sorted = ranges.sorted { $0.lowerBound < $1.lowerBound }
         XCTAssertEqual(sorted.first?.lowerBound, 0)
