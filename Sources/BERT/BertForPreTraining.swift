@@ -115,17 +115,8 @@ public final class BertForPreTraining {
 
     // MARK: Initialisation and dropout state
 
-    /// HF `_init_weights`: N(0, initializer_range) for linear and embedding weights, zero biases,
-    /// LayerNorm γ=1 β=0, `cls.predictions.bias` 0, and the [PAD] row of the word embeddings 0
-    /// (nn.Embedding padding_idx). Deterministic in `seed`.
-    public func initializeWeights(seed: UInt64) {
-        var rng = SplitMix64(seed: seed)
-        for spec in layout.tensors {
-            Checkpoint.initialize(spec, in: parameters, std: Float(config.initializerRange), rng: &rng)
-        }
-        let word = layout.embeddings.word + Int(bertPadTokenId) * config.hiddenSize
-        parameters.baseAddress!.advanced(by: word).update(repeating: 0, count: config.hiddenSize)
-    }
+    /// HF `_init_weights` over the whole layout, deterministic in `seed`.
+    public func initializeWeights(seed: UInt64) { layout.initializeWeights(parameters, seed: seed) }
 
     public func seedDropout(_ seed: UInt64) { generator.reseed(seed) }
 

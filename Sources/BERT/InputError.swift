@@ -11,6 +11,8 @@ public enum BertInputError: Error, CustomStringConvertible, Equatable {
     case maskedLabelOutOfRange(sequence: Int, slot: Int, label: Int32, vocabSize: Int)
     case tooManyPredictions(predictions: Int, capacity: Int)
     case nextSentenceLabelInvalid(sequence: Int, label: Int32)
+    case classLabelOutOfRange(sequence: Int, label: Int, classes: Int)
+    case regressionTargetNotFinite(sequence: Int, value: Float)
 
     public var description: String {
         switch self {
@@ -31,6 +33,8 @@ public enum BertInputError: Error, CustomStringConvertible, Equatable {
         case .tooManyPredictions(let p, let cap): return "\(p) predictions per sequence exceed the model's capacity \(cap)"
         case .nextSentenceLabelInvalid(let s, let label):
             return "sequence \(s): next-sentence label \(label), expected 0 or 1"
+        case .classLabelOutOfRange(let s, let label, let c): return "sequence \(s): class label \(label) outside [0, \(c))"
+        case .regressionTargetNotFinite(let s, let v): return "sequence \(s): regression target \(v) is not finite"
         }
     }
 }

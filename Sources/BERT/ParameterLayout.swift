@@ -204,3 +204,18 @@ public struct ParameterLayout: Sendable {
         return spec.offset
     }
 }
+
+extension ParameterLayout {
+    /// HF `_init_weights`: N(0, initializer_range) for linear and embedding weights, zero biases,
+    /// LayerNorm γ=1 β=0, and the [PAD] row of the word embeddings 0 (nn.Embedding padding_idx).
+    /// Deterministic in `seed`.
+    public func initializeWeights(_ parameters: UnsafeMutableBufferPointer<Float>, seed: UInt64) {
+        precondition(parameters.count == count, "parameter buffer has \(parameters.count) floats, the layout \(count)")
+        var rng = SplitMix64(seed: seed)
+        for spec in tensors {
+            Checkpoint.initialize(spec, in: parameters, std: Float(config.initializerRange), rng: &rng)
+        }
+        let word = embeddings.word + Int(bertPadTokenId) * config.hiddenSize
+        parameters.baseAddress!.advanced(by: word).update(repeating: 0, count: config.hiddenSize)
+    }
+}
