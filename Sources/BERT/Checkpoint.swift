@@ -53,8 +53,10 @@ public enum Checkpoint {
     /// `BertForPreTraining` checkpoint: into a temporary directory beside DIR, every file
     /// fsynced, then renamed over DIR (a previous DIR is replaced only once the new one is complete).
     /// `extraFiles` maps a file name to a writer that receives the file's full path.
+    /// `configJSON` replaces the encoder's config.json (a head's fields added, e.g. `ClassifierConfig`).
     public static func save(parameters: UnsafeBufferPointer<Float>, layout: ParameterLayout, to dir: String,
-                            vocabPath: String? = nil, extraFiles: [String: (String) throws -> Void] = [:]) throws {
+                            configJSON: Data? = nil, vocabPath: String? = nil,
+                            extraFiles: [String: (String) throws -> Void] = [:]) throws {
         guard parameters.count == layout.count else {
             throw CheckpointError(path: dir, reason: "parameter buffer has \(parameters.count) floats, layout needs \(layout.count)")
         }
@@ -65,7 +67,7 @@ public enum Checkpoint {
         try fm.createDirectory(atPath: tmp, withIntermediateDirectories: false)
         func inTmp(_ name: String) -> String { (tmp as NSString).appendingPathComponent(name) }
         do {
-            try AtomicFile.write(layout.config.jsonData(), to: inTmp(configFile))
+            try AtomicFile.write(configJSON ?? layout.config.jsonData(), to: inTmp(configFile))
             let tensors = layout.tensors.map { spec in
                 (name: spec.name, shape: spec.shape, data: UnsafeBufferPointer(rebasing: parameters[spec.range]))
             }
