@@ -1,6 +1,7 @@
 // loss.svg: training and held-out curves against the optimizer step, redrawn every epoch,
 // so a person can look instead of read. Top panel: total loss (train line, eval points
-// joined); bottom panel: MLM and NSP accuracy. Plain SVG 1.1, no scripts, no external fonts.
+// joined) and the task's loss curves; bottom panel: the task's scores (pretraining: MLM and NSP
+// accuracy; fine-tuning: accuracy, F1, correlations). Plain SVG 1.1, no scripts, no external fonts.
 
 import Foundation
 
@@ -13,24 +14,25 @@ public enum LossPlot {
         let markers: Bool
     }
 
-    /// The SVG text for `rows` (train and eval rows of metrics.csv).
-    public static func svg(rows: [MetricsRow], title: String) -> String {
+    /// The SVG text for `rows` (train and eval rows of metrics.csv, the pretraining columns unless told).
+    public static func svg(rows: [MetricsRow], columns: MetricsColumns = .pretraining, title: String) -> String {
         let train = rows.filter { $0.split == "train" }
         let eval = rows.filter { $0.split == "eval" }
         func pts(_ r: [MetricsRow], _ y: (MetricsRow) -> Double) -> [(x: Double, y: Double)] {
             r.map { (Double($0.step), y($0)) }.filter { $0.1.isFinite }
         }
-        let lossSeries = [
-            Series(label: "train loss", color: "#1f77b4", dashed: false, points: pts(train, \.loss), markers: false),
-            Series(label: "train MLM loss", color: "#1f77b4", dashed: true, points: pts(train, \.mlmLoss), markers: false),
-            Series(label: "held-out loss", color: "#d62728", dashed: false, points: pts(eval, \.loss), markers: true),
-        ]
-        let accuracySeries = [
-            Series(label: "train MLM accuracy", color: "#2ca02c", dashed: false, points: pts(train, \.mlmAccuracy), markers: false),
-            Series(label: "train NSP accuracy", color: "#9467bd", dashed: false, points: pts(train, \.nspAccuracy), markers: false),
-            Series(label: "held-out MLM accuracy", color: "#2ca02c", dashed: true, points: pts(eval, \.mlmAccuracy), markers: true),
-            Series(label: "held-out NSP accuracy", color: "#9467bd", dashed: true, points: pts(eval, \.nspAccuracy), markers: true),
-        ]
+        let palette = ["#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+        let lossSeries = [Series(label: "train loss", color: "#1f77b4", dashed: false, points: pts(train, \.loss), markers: false)]
+            + columns.lossCurves.map { c in
+                Series(label: "train " + label(c), color: "#1f77b4", dashed: true, points: pts(train) { $0[c] }, markers: false)
+            }
+            + [Series(label: "held-out loss", color: "#d62728", dashed: false, points: pts(eval, \.loss), markers: true)]
+        let scored = columns.scoreCurves.enumerated()
+        let accuracySeries = scored.map { i, c in
+            Series(label: "train " + label(c), color: palette[i % palette.count], dashed: false, points: pts(train) { $0[c] }, markers: false)
+        } + scored.map { i, c in
+            Series(label: "held-out " + label(c), color: palette[i % palette.count], dashed: true, points: pts(eval) { $0[c] }, markers: true)
+        }
         let allSteps = rows.map { Double($0.step) }
         let xMax = max(allSteps.max() ?? 1, 1)
         let width = 900.0, height = 720.0
@@ -46,9 +48,16 @@ public enum LossPlot {
         out += panel(series: lossSeries, frame: (x: 80, y: 50, w: 560, h: 280), xRange: (0, xMax),
                      yRange: (0, lossMax), yLabel: "loss (cross-entropy)", xLabel: "optimizer step", percent: false)
         out += panel(series: accuracySeries, frame: (x: 80, y: 400, w: 560, h: 260), xRange: (0, xMax),
-                     yRange: (0, 1), yLabel: "accuracy", xLabel: "optimizer step", percent: true)
+                     yRange: (0, 1), yLabel: columns == .pretraining ? "accuracy" : "accuracy, F1, correlation",
+                     xLabel: "optimizer step", percent: true)
         out += "</svg>\n"
         return out
+    }
+
+    /// "mlm_accuracy" → "MLM accuracy", "matthews_correlation" → "matthews correlation".
+    static func label(_ column: String) -> String {
+        column.split(separator: "_").map { ["mlm", "nsp", "mse", "f1"].contains($0) ? $0.uppercased() : String($0) }
+            .joined(separator: " ")
     }
 
     static func panel(series: [Series], frame f: (x: Double, y: Double, w: Double, h: Double),
