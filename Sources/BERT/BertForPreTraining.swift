@@ -21,7 +21,6 @@ public final class BertForPreTraining {
     public let gradients: UnsafeMutableBufferPointer<Float>    // [layout.count], same layout
     public let encoder: BertEncoder
     public let maxBatch: Int, maxSeqLength: Int, maxPredictions: Int
-    let generator: DropoutGenerator
 
     // Head activations of the last forward.
     private var batchSize = 0, seqLength = 0, maskedCount = 0
@@ -53,10 +52,8 @@ public final class BertForPreTraining {
         let a = arena
         parameters = a.allocate(Float.self, count: layout.count)
         gradients = a.allocate(Float.self, count: layout.count)
-        generator = DropoutGenerator(seed: 0)
         encoder = BertEncoder(config: config, layout: layout, parameters: parameters.baseAddress!,
-                              gradients: gradients.baseAddress!, generator: generator,
-                              maxBatch: maxBatch, maxSeqLength: maxSeqLength)
+                              gradients: gradients.baseAddress!, maxBatch: maxBatch, maxSeqLength: maxSeqLength)
         let H = config.hiddenSize, V = config.vocabSize, M = maxBatch * maxPredictions
         mlmRows = a.allocate(Int32.self, count: M)
         mlmLabels = a.allocate(Int32.self, count: M)
@@ -76,7 +73,7 @@ public final class BertForPreTraining {
         dMlmB = a.allocate(Float.self, count: M * H)
     }
 
-    // MARK: Initialisation and dropout state
+    // MARK: Initialisation and dropout seed
 
     /// HF `_init_weights`: N(0, initializer_range) for linear and embedding weights, zero biases,
     /// LayerNorm γ=1 β=0, `cls.predictions.bias` 0, and the [PAD] row of the word embeddings 0
@@ -90,13 +87,9 @@ public final class BertForPreTraining {
         parameters.baseAddress!.advanced(by: word).update(repeating: 0, count: config.hiddenSize)
     }
 
-    public func seedDropout(_ seed: UInt64) { generator.reseed(seed) }
-
-    /// The dropout generator's state (4 words), to save and restore for an exact resume.
-    public var dropoutState: [UInt64] {
-        get { generator.words }
-        set { generator.words = newValue }
-    }
+    /// The run's seed for dropout: masks are keyed by (seed, batch.step, batch.instances[b], layer, site),
+    /// so there is no generator state to save; the same seed on every rank.
+    public func seedDropout(_ seed: UInt64) { encoder.dropoutSeed = seed }
 
     public func zeroGradients() { gradients.update(repeating: 0) }
 
@@ -134,7 +127,8 @@ public final class BertForPreTraining {
         maskedCount = m
 
         try encoder.forward(inputIds: batch.inputIds.baseAddress!, segmentIds: batch.segmentIds.baseAddress!,
-                            inputMask: batch.inputMask.baseAddress!, batchSize: B, seqLength: T, training: training)
+                            inputMask: batch.inputMask.baseAddress!, batchSize: B, seqLength: T, training: training,
+                            instances: batch.instances.baseAddress!, step: batch.step)
         let hiddenStates = encoder.hiddenStates
         let p = parameters.baseAddress!, h = layout.heads
         var loss = PretrainingLoss()
