@@ -48,27 +48,39 @@ public final class Trainer {
     let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: 7)
 
     /// Prepares a run: a fresh one from `options`, or, with `resumeFrom`, the run saved in that checkpoint.
-    public init(options: TrainingOptions, resumeFrom: String?, communicator: Communicator, logger: Logger) throws {
+    /// A resume may run on another number of ranks: it keeps the global batch, with the per-rank batch
+    /// and accumulation steps given here (from the command line) or chosen by `BatchShape.forResume`.
+    public init(options: TrainingOptions, resumeFrom: String?, communicator: Communicator, logger: Logger,
+                resumeBatchSize: Int? = nil, resumeAccumulationSteps: Int? = nil) throws {
         self.communicator = communicator
         self.logger = logger
         var options = options
         var resumed: TrainerState? = nil
         if let dir = resumeFrom {
             var saved = try TrainerState.load(checkpoint: dir)
-            guard saved.ranks == communicator.size else {
-                throw TrainingError.badCheckpoint(path: dir, reason: "written by a run of \(saved.ranks) ranks; resume it with mpirun -np \(saved.ranks) (this job has \(communicator.size))")
-            }
             // The saved configuration wins, except where the run's results cannot depend on it.
             let commandLine = options
             options = saved.options
             options.output = commandLine.output
             options.stopAfterSteps = commandLine.stopAfterSteps
             options.checkParameterSync = commandLine.checkParameterSync
+            // The global batch is kept; its split over ranks and micro-batches may change.
+            let old = BatchShape(batchSize: saved.options.batchSize, accumulationSteps: saved.options.accumulationSteps)
+            let new = try BatchShape.forResume(saved: old, savedRanks: saved.ranks, ranks: communicator.size,
+                                               batchSize: resumeBatchSize, accumulationSteps: resumeAccumulationSteps)
+            options.batchSize = new.batchSize
+            options.accumulationSteps = new.accumulationSteps
+            saved.options.batchSize = new.batchSize   // what the next checkpoint says, with its rank count
+            saved.options.accumulationSteps = new.accumulationSteps
+            if communicator.isRoot && (new != old || saved.ranks != communicator.size) {
+                logger.info("resuming a run of \(saved.ranks) ranks × \(old) on \(communicator.size) ranks × \(new) (global batch \(old.batchSize * saved.ranks * old.accumulationSteps) kept)")
+            }
             if saved.dropoutStates != nil, communicator.isRoot {
                 logger.warning("\(dir) was written before dropout masks were keyed by (seed, step, instance, layer, site): its saved dropout generator states are ignored, so the continuation's dropout masks differ from the ones the old run would have drawn")
             }
             saved.dropoutStates = nil
             saved.format = TrainerState.formatVersion
+            saved.ranks = communicator.size
             resumed = saved
         }
         self.options = options
