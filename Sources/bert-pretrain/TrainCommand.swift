@@ -17,6 +17,7 @@ struct TrainCommand: ParsableCommand {
         after every epoch (and OUTPUT/step-NNNNNNN every --checkpoint-every-steps, or on SIGTERM/SIGUSR1).
           mpirun -np 8 bert-pretrain --config bert-base --data shards/ --epochs 3 --batch-size 32 --lr 1e-4 --output run/
           mpirun -np 8 bert-pretrain --resume --output run/
+
         A resume may use another number of ranks: it keeps the global batch (the data order and the schedule \
         depend on it), with --batch-size/--accumulation-steps given or chosen so that batch × ranks × accumulation \
         stays the same.
