@@ -2,7 +2,8 @@
 // Legend: B batch, T sequence, A heads, D head size, H = A·D.
 //   qkv   [B, T, 3H]  rows of [q | k | v]; head h of q is columns h·D..<(h+1)·D (row stride 3H)
 //   probs [B, A, T, T] softmax(q·kᵀ/√D + maskBias) — kept for backward
-//   keep  [B, A, T, T] dropout mask bytes of the probabilities (only when p > 0)
+//   keep  [B, A, T, T] dropout mask bytes of the probabilities (only when p > 0); query row i of
+//                      pair (b, h) is drawn from its own stream keyed (sequence b, layer, site, h, i)
 //   ctx   [B, T, H]   (dropped-out probs)·v, heads side by side as HF's context layer
 // Every product is a GEMM on a strided view of qkv (lda = 3H): no per-head copies.
 // maskBias[B, T] is 0 for real keys and −10000 for padded ones (HF's extended attention mask).
@@ -41,12 +42,9 @@ private func forEachPair(_ s: AttentionShape, scratch: UnsafeMutableBufferPointe
 /// scratch: `attentionScratchPerWorker` floats per worker (see `forEachPair`).
 func attentionForward(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, keep: UnsafeMutablePointer<UInt8>,
                       qkv: UnsafePointer<Float>, maskBias: UnsafePointer<Float>, shape s: AttentionShape,
-                      dropProbability p: Float, generator: DropoutGenerator, scratch: UnsafeMutableBufferPointer<Float>) {
+                      dropProbability p: Float, sequenceKeys: UnsafePointer<RandomKey>, layer: Int,
+                      scratch: UnsafeMutableBufferPointer<Float>) {
     let T = s.seq, D = s.headSize, H = s.hidden, rowStride = 3 * H
-    // The generator is one serial stream: draw every pair's mask first, in (b, h) order.
-    if p > 0 {
-        for index in 0..<(s.batch * s.heads) { generator.fillMask(keep + index * T * T, count: T * T, dropProbability: p) }
-    }
     forEachPair(s, scratch: scratch) { dropped, index in
         let b = index / s.heads, h = index % s.heads
         let base = qkv + b * T * rowStride
@@ -59,6 +57,13 @@ func attentionForward(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePoin
         for i in 0..<T { softmaxRow(pbh + i * T, bias: bias, count: T) }
         var weights = UnsafePointer(pbh)
         if p > 0 {
+            // Keyed masks: each pair draws its own, on whichever worker runs it.
+            let pairKey = sequenceKeys[b].appending(UInt64(layer)).appending(DropoutSite.attentionProbabilities.rawValue)
+                .appending(UInt64(h))
+            for i in 0..<T {
+                var rng = KeyedRandom(pairKey.appending(UInt64(i)))
+                rng.fillMask(keep + index * T * T + i * T, count: T, dropProbability: p)
+            }
             dropoutApply(pbh, mask: keep + index * T * T, count: T * T, dropProbability: p, into: dropped)
             weights = UnsafePointer(dropped)
         }

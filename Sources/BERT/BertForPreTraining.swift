@@ -54,7 +54,6 @@ public final class BertForPreTraining {
     public let gradients: UnsafeMutableBufferPointer<Float>    // [layout.count], same layout
     public let encoder: BertEncoder
     public let maxBatch: Int, maxSeqLength: Int, maxPredictions: Int
-    let generator: DropoutGenerator
     let heads: PretrainingHeads.Offsets
     let pooler: PoolerOffsets
 
@@ -90,10 +89,8 @@ public final class BertForPreTraining {
         let a = arena
         parameters = a.allocate(Float.self, count: layout.count)
         gradients = a.allocate(Float.self, count: layout.count)
-        generator = DropoutGenerator(seed: 0)
         encoder = BertEncoder(config: config, layout: layout, parameters: parameters.baseAddress!,
-                              gradients: gradients.baseAddress!, generator: generator,
-                              maxBatch: maxBatch, maxSeqLength: maxSeqLength)
+                              gradients: gradients.baseAddress!, maxBatch: maxBatch, maxSeqLength: maxSeqLength)
         let H = config.hiddenSize, V = config.vocabSize, M = maxBatch * maxPredictions
         mlmRows = a.allocate(Int32.self, count: M)
         mlmLabels = a.allocate(Int32.self, count: M)
@@ -113,18 +110,14 @@ public final class BertForPreTraining {
         dMlmB = a.allocate(Float.self, count: M * H)
     }
 
-    // MARK: Initialisation and dropout state
+    // MARK: Initialisation and dropout seed
 
     /// HF `_init_weights` over the whole layout, deterministic in `seed`.
     public func initializeWeights(seed: UInt64) { layout.initializeWeights(parameters, seed: seed) }
 
-    public func seedDropout(_ seed: UInt64) { generator.reseed(seed) }
-
-    /// The dropout generator's state (4 words), to save and restore for an exact resume.
-    public var dropoutState: [UInt64] {
-        get { generator.words }
-        set { generator.words = newValue }
-    }
+    /// The run's seed for dropout: masks are keyed by (seed, batch.step, batch.instances[b], layer, site),
+    /// so there is no generator state to save; the same seed on every rank.
+    public func seedDropout(_ seed: UInt64) { encoder.dropoutSeed = seed }
 
     public func zeroGradients() { gradients.update(repeating: 0) }
 
@@ -162,7 +155,8 @@ public final class BertForPreTraining {
         maskedCount = m
 
         try encoder.forward(inputIds: batch.inputIds.baseAddress!, segmentIds: batch.segmentIds.baseAddress!,
-                            inputMask: batch.inputMask.baseAddress!, batchSize: B, seqLength: T, training: training)
+                            inputMask: batch.inputMask.baseAddress!, batchSize: B, seqLength: T, training: training,
+                            instances: batch.instances.baseAddress!, step: batch.step)
         let hiddenStates = encoder.hiddenStates
         let p = parameters.baseAddress!, h = heads
         var loss = PretrainingLoss()

@@ -1,54 +1,72 @@
 // Dropout: inverted dropout as PyTorch's `nn.Dropout` (keep with probability 1 − p, scale
-// kept values by 1/(1 − p)), with masks drawn from a seeded generator whose state can be
-// saved, so a resumed run draws the same masks. Masks are stored as bytes (1 = kept): a
-// quarter of a Float mask, and backward needs nothing else.
+// kept values by 1/(1 − p)). Masks are keyed, not streamed: every mask block is drawn from its
+// own generator seeded by (seed, step, instance, layer, site, …), so a sequence's masks depend
+// neither on the rank that computes it, nor on the batch it sits in, nor on its padding, nor on
+// anything drawn before. A run resumes — on any number of ranks — with the same masks and no
+// saved generator state. Masks are stored as bytes (1 = kept): a quarter of a Float mask, and
+// backward needs nothing else.
+//
+// This file is the one home of the keyed generator: the trainer's data plan and dynamic
+// masking draw from the same `KeyedRandom` (as `TrainingRandom`).
 
-/// xoshiro256** (Blackman & Vigna 2018): fast, 256-bit state, 2^256 − 1 period.
-public final class DropoutGenerator {
-    public private(set) var state: (UInt64, UInt64, UInt64, UInt64)
+/// A tuple of integers (e.g. seed, step, instance, layer, site) folded into one SplitMix64 state:
+/// the seed of a `KeyedRandom` stream. Appending a component costs two SplitMix64 steps and
+/// allocates nothing, so hot loops extend a shared prefix instead of rebuilding the tuple.
+public struct RandomKey: Sendable {
+    // Per component: state ← (next SplitMix64 output) ^ component, then one step more; the empty
+    // key starts at the golden gamma. (TrainingRandom's derivation from the start: the data order
+    // and dynamic masking of earlier runs are unchanged.)
+    var mixer = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
 
-    public init(seed: UInt64) {
-        state = (0, 0, 0, 0)
-        reseed(seed)
+    public init() {}
+
+    /// The key of the tuple `components` (allocates the array: not for hot loops).
+    public init(_ components: [UInt64]) {
+        for k in components { self = appending(k) }
     }
 
-    /// Fills the state from SplitMix64(seed), as the xoshiro authors recommend.
-    public func reseed(_ seed: UInt64) {
-        var s = seed
-        func next() -> UInt64 {
-            s &+= 0x9E37_79B9_7F4A_7C15
-            var z = s
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        state = (next(), next(), next(), next())
+    /// This key with `component` appended.
+    @inline(__always)
+    public func appending(_ component: UInt64) -> RandomKey {
+        var m = mixer
+        var key = RandomKey()
+        key.mixer = SplitMix64(seed: m.next() ^ component)
+        _ = key.mixer.next()
+        return key
     }
+}
 
-    public var words: [UInt64] {
-        get { [state.0, state.1, state.2, state.3] }
-        set {
-            precondition(newValue.count == 4, "dropout generator state has 4 words, got \(newValue.count)")
-            state = (newValue[0], newValue[1], newValue[2], newValue[3])
-        }
-    }
+/// xoshiro256** (Blackman & Vigna 2018): fast, 256-bit state, 2^256 − 1 period; the state is filled
+/// from SplitMix64 over the key, as the authors recommend. A value type: a stream per mask block
+/// lives on the stack.
+public struct KeyedRandom: RandomNumberGenerator, Sendable {
+    private var s0, s1, s2, s3: UInt64
 
     @inline(__always)
-    public func next() -> UInt64 {
-        let result = ((state.1 &* 5) << 7 | (state.1 &* 5) >> 57) &* 9
-        let t = state.1 << 17
-        state.2 ^= state.0
-        state.3 ^= state.1
-        state.1 ^= state.2
-        state.0 ^= state.3
-        state.2 ^= t
-        state.3 = state.3 << 45 | state.3 >> 19
+    public init(_ key: RandomKey) {
+        var m = key.mixer
+        s0 = m.next(); s1 = m.next(); s2 = m.next(); s3 = m.next()
+    }
+
+    /// The stream of the tuple `keys` (e.g. [seed, epoch, instance]).
+    public init(keys: [UInt64]) { self.init(RandomKey(keys)) }
+
+    @inline(__always)
+    public mutating func next() -> UInt64 {
+        let result = rotl(s1 &* 5, 7) &* 9
+        let t = s1 << 17
+        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3
+        s2 ^= t
+        s3 = rotl(s3, 45)
         return result
     }
 
+    @inline(__always)
+    private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+
     /// Fills `mask[0..<count]` with 1 (keep, probability 1 − p) or 0 (drop). Each 64-bit draw
-    /// gives two 32-bit uniforms.
-    public func fillMask(_ mask: UnsafeMutablePointer<UInt8>, count: Int, dropProbability p: Float) {
+    /// gives two 32-bit uniforms, so element i is drawn the same whatever `count` is.
+    public mutating func fillMask(_ mask: UnsafeMutablePointer<UInt8>, count: Int, dropProbability p: Float) {
         let threshold = UInt32(min(Double(p) * 4_294_967_296.0, 4_294_967_295.0))
         var i = 0
         while i + 1 < count {
@@ -58,6 +76,34 @@ public final class DropoutGenerator {
             i += 2
         }
         if i < count { mask[i] = UInt32(truncatingIfNeeded: next()) >= threshold ? 1 : 0 }
+    }
+}
+
+/// The keys of one forward's dropout masks: (seed, step) for the batch, then per sequence its global
+/// instance index, then (layer, site) and, for attention probabilities, (head, query position).
+/// Each [T, H] hidden-dropout block of a sequence is one stream over its rows; each query row of an
+/// attention-probability block is its own stream, so no mask depends on the padded length T.
+public enum DropoutSite: UInt64 {
+    case embeddings = 1, attentionProbabilities, attentionOutput, feedForwardOutput
+    /// The pooled output before a sequence classifier (its `layer` is 0).
+    case classifierInput
+
+    /// The key tag of the whole scheme ("drop"), so that no dropout stream meets a data stream of the same seed.
+    static let tag: UInt64 = 0x6472_6f70
+
+    /// The key of (seed, step, instance) under which a sequence's masks are drawn.
+    @inline(__always)
+    static func sequenceKey(seed: UInt64, step: Int, instance: Int) -> RandomKey {
+        RandomKey().appending(seed).appending(tag).appending(UInt64(truncatingIfNeeded: step))
+            .appending(UInt64(truncatingIfNeeded: instance))
+    }
+
+    /// Fills a sequence's [T, H] mask block of this site in `layer` (embeddings: layer 0).
+    @inline(__always)
+    func fillRowMask(_ mask: UnsafeMutablePointer<UInt8>, sequence: RandomKey, layer: Int, count: Int,
+                     dropProbability p: Float) {
+        var rng = KeyedRandom(sequence.appending(UInt64(layer)).appending(rawValue))
+        rng.fillMask(mask, count: count, dropProbability: p)
     }
 }
 

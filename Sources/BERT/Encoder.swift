@@ -15,6 +15,7 @@
 //   ln1Out  [B·T, H]
 //   ffnPre  [B·T, I]    intermediate pre-activation (GELU output is recomputed in backward)
 //   ln2In   [B·T, H], ln2Mean/ln2Rstd [B·T]; the LayerNorm output is hidden[l+1]
+// Dropout masks are keyed per sequence by (seed, step, instance) and then (layer, site): see Dropout.swift.
 
 /// The pad token id of every BERT vocabulary we read (HF `pad_token_id`, written as 0 in config.json).
 let bertPadTokenId: Int32 = 0
@@ -26,7 +27,8 @@ public final class BertEncoder {
     /// Parameters and gradients are owned by the model that holds this encoder.
     let parameters: UnsafeMutablePointer<Float>
     let gradients: UnsafeMutablePointer<Float>
-    let generator: DropoutGenerator
+    /// The run's seed, first component of every dropout mask's key.
+    public var dropoutSeed: UInt64 = 0
 
     // Shape of the last forward.
     public private(set) var batchSize = 0, seqLength = 0
@@ -37,6 +39,7 @@ public final class BertEncoder {
     private let inputIds: UnsafeMutableBufferPointer<Int32>     // [B·T]
     private let segmentIds: UnsafeMutableBufferPointer<Int32>   // [B·T]
     private let maskBias: UnsafeMutableBufferPointer<Float>     // [B·T] 0 or −10000
+    private let sequenceKeys: UnsafeMutableBufferPointer<RandomKey> // [B] dropout key of each sequence
 
     // Embeddings.
     private let embSum: UnsafeMutableBufferPointer<Float>       // [B·T, H] LayerNorm input
@@ -63,12 +66,11 @@ public final class BertEncoder {
     }
 
     init(config: BertConfig, layout: ParameterLayout, parameters: UnsafeMutablePointer<Float>,
-         gradients: UnsafeMutablePointer<Float>, generator: DropoutGenerator, maxBatch: Int, maxSeqLength: Int) {
+         gradients: UnsafeMutablePointer<Float>, maxBatch: Int, maxSeqLength: Int) {
         self.config = config
         self.layout = layout
         self.parameters = parameters
         self.gradients = gradients
-        self.generator = generator
         self.maxBatch = maxBatch
         self.maxSeqLength = maxSeqLength
         let N = maxBatch * maxSeqLength, H = config.hiddenSize, I = config.intermediateSize
@@ -78,6 +80,7 @@ public final class BertEncoder {
         inputIds = a.allocate(Int32.self, count: N)
         segmentIds = a.allocate(Int32.self, count: N)
         maskBias = a.allocate(Float.self, count: N)
+        sequenceKeys = a.allocate(RandomKey.self, count: maxBatch)
         embSum = a.allocate(Float.self, count: N * H)
         embMean = a.allocate(Float.self, count: N)
         embRstd = a.allocate(Float.self, count: N)
@@ -136,8 +139,11 @@ public final class BertEncoder {
     }
 
     /// Runs embeddings and every layer; result in `hiddenStates`. Inputs are [B, T] row-major.
+    /// With dropout (`training`), sequence b's masks are keyed by (dropoutSeed, `step`, `instances[b]`):
+    /// give each sequence its global instance number (nil: its row number) and the optimizer step.
     public func forward(inputIds ids: UnsafePointer<Int32>, segmentIds segs: UnsafePointer<Int32>,
-                        inputMask mask: UnsafePointer<Int32>, batchSize B: Int, seqLength T: Int, training: Bool) throws {
+                        inputMask mask: UnsafePointer<Int32>, batchSize B: Int, seqLength T: Int, training: Bool,
+                        instances: UnsafePointer<Int>? = nil, step: Int = 0) throws {
         try validate(inputIds: ids, segmentIds: segs, inputMask: mask, batchSize: B, seqLength: T)
         batchSize = B
         seqLength = T
@@ -148,6 +154,9 @@ public final class BertEncoder {
         inputIds.baseAddress!.update(from: ids, count: N)
         segmentIds.baseAddress!.update(from: segs, count: N)
         for i in 0..<N { maskBias[i] = mask[i] == 1 ? 0 : -10000 }
+        if hiddenDrop > 0 || attentionDrop > 0 {
+            for b in 0..<B { sequenceKeys[b] = DropoutSite.sequenceKey(seed: dropoutSeed, step: step, instance: instances?[b] ?? b) }
+        }
 
         let p = parameters, e = layout.embeddings
         embeddingSumForward(embSum.baseAddress!, inputIds: ids, segmentIds: segs, word: p + e.word, position: p + e.position,
@@ -156,7 +165,7 @@ public final class BertEncoder {
         layerNormForward(h0, mean: embMean.baseAddress!, rstd: embRstd.baseAddress!, embSum.baseAddress!,
                          gamma: p + e.lnGamma, beta: p + e.lnBeta, rows: N, channels: H, eps: eps)
         if hiddenDrop > 0 {
-            generator.fillMask(embKeep.baseAddress!, count: N * H, dropProbability: hiddenDrop)
+            fillHiddenMasks(embKeep.baseAddress!, site: .embeddings, layer: 0)
             dropoutApply(h0, mask: embKeep.baseAddress!, count: N * H, dropProbability: hiddenDrop)
         }
 
@@ -169,11 +178,13 @@ public final class BertEncoder {
                           rows: N, inFeatures: H, outFeatures: 3 * H)
             attentionForward(ctx: act.ctx.baseAddress!, probs: act.probs.baseAddress!, keep: act.probsKeep.baseAddress!,
                              qkv: act.qkv.baseAddress!, maskBias: maskBias.baseAddress!, shape: shape,
-                             dropProbability: attentionDrop, generator: generator, scratch: attnScratch)
+                             dropProbability: attentionDrop, sequenceKeys: sequenceKeys.baseAddress!, layer: l,
+                             scratch: attnScratch)
             linearForward(tmp, act.ctx.baseAddress!, weight: p + w.attnOutWeight, bias: p + w.attnOutBias,
                           rows: N, inFeatures: H, outFeatures: H)
             // ln1In = dropout(tmp) + x; ln1Out = LayerNorm(ln1In)
-            residualWithDropout(act.ln1In.baseAddress!, tmp, keep: act.attnKeep.baseAddress!, residual: x, count: N * H)
+            residualWithDropout(act.ln1In.baseAddress!, tmp, keep: act.attnKeep.baseAddress!, residual: x, count: N * H,
+                                site: .attentionOutput, layer: l)
             layerNormForward(act.ln1Out.baseAddress!, mean: act.ln1Mean.baseAddress!, rstd: act.ln1Rstd.baseAddress!,
                              act.ln1In.baseAddress!, gamma: p + w.attnLnGamma, beta: p + w.attnLnBeta,
                              rows: N, channels: H, eps: eps)
@@ -185,17 +196,26 @@ public final class BertEncoder {
                           rows: N, inFeatures: I, outFeatures: H)
             // ln2In = dropout(tmp) + ln1Out; out = LayerNorm(ln2In)
             residualWithDropout(act.ln2In.baseAddress!, tmp, keep: act.outKeep.baseAddress!, residual: act.ln1Out.baseAddress!,
-                                count: N * H)
+                                count: N * H, site: .feedForwardOutput, layer: l)
             layerNormForward(out, mean: act.ln2Mean.baseAddress!, rstd: act.ln2Rstd.baseAddress!, act.ln2In.baseAddress!,
                              gamma: p + w.outLnGamma, beta: p + w.outLnBeta, rows: N, channels: H, eps: eps)
         }
     }
 
-    /// out = dropout(x) + residual, drawing the mask into `keep` when hidden dropout is on.
+    /// Draws every sequence's [T, H] hidden-dropout mask of `site` in `layer` into keep [B·T, H].
+    private func fillHiddenMasks(_ keep: UnsafeMutablePointer<UInt8>, site: DropoutSite, layer: Int) {
+        let block = seqLength * config.hiddenSize
+        for b in 0..<batchSize {
+            site.fillRowMask(keep + b * block, sequence: sequenceKeys[b], layer: layer, count: block, dropProbability: hiddenDrop)
+        }
+    }
+
+    /// out = dropout(x) + residual, drawing the masks of `site` into `keep` when hidden dropout is on.
     private func residualWithDropout(_ out: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>,
-                                     keep: UnsafeMutablePointer<UInt8>, residual: UnsafePointer<Float>, count: Int) {
+                                     keep: UnsafeMutablePointer<UInt8>, residual: UnsafePointer<Float>, count: Int,
+                                     site: DropoutSite, layer: Int) {
         if hiddenDrop > 0 {
-            generator.fillMask(keep, count: count, dropProbability: hiddenDrop)
+            fillHiddenMasks(keep, site: site, layer: layer)
             let scale = 1 / (1 - hiddenDrop)
             for i in 0..<count { out[i] = x[i] * Float(keep[i]) * scale + residual[i] }
         } else {

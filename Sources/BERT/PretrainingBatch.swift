@@ -1,6 +1,8 @@
 // One batch of pretraining inputs in preallocated host buffers, and the loss sums of a forward.
 // B = batch size (≤ capacity), T = sequence length (≤ capacity), P = predictions per sequence.
 // Buffers are laid out with the *current* B, T, P: row b of inputIds starts at b·T.
+// `instances` and `step` key the dropout masks of a training forward (Dropout.swift): a row's
+// masks follow its instance wherever it is computed.
 
 public final class PretrainingBatch {
     public let maxBatch: Int, maxSeqLength: Int, maxPredictionsCapacity: Int
@@ -13,6 +15,10 @@ public final class PretrainingBatch {
     public let maskedPositions: UnsafeMutableBufferPointer<Int32>  // [B, P]  position in the sequence
     public let maskedLabels: UnsafeMutableBufferPointer<Int32>     // [B, P]  original id, or -1 = empty slot
     public let nextSentenceLabels: UnsafeMutableBufferPointer<Int32> // [B]  0 = B follows A, 1 = random
+    /// Global instance number of each row (the data plan's index); the row number until someone fills it.
+    public let instances: UnsafeMutableBufferPointer<Int>          // [B]
+    /// The optimizer step (0-based: steps done before it) this batch is computed in.
+    public var step = 0
 
     public init(maxBatch: Int, maxSeqLength: Int, maxPredictions: Int) {
         self.maxBatch = maxBatch
@@ -32,12 +38,16 @@ public final class PretrainingBatch {
         maskedPositions = buffer(maxBatch * maxPredictions, 0)
         maskedLabels = buffer(maxBatch * maxPredictions, -1)
         nextSentenceLabels = buffer(maxBatch, 0)
+        let rows = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(1, maxBatch))
+        _ = rows.initialize(from: 0..<rows.count)
+        instances = UnsafeMutableBufferPointer(rebasing: rows[0..<maxBatch])
     }
 
     deinit {
         for b in [inputIds, segmentIds, inputMask, maskedPositions, maskedLabels, nextSentenceLabels] {
             b.baseAddress?.deallocate()
         }
+        instances.baseAddress?.deallocate()
     }
 
     /// Number of prediction slots with a label (≥ 0) in the current B × P.

@@ -36,6 +36,9 @@ public final class ClassificationBatch {
     public let inputMask: UnsafeMutableBufferPointer<Int32>    // [B, T]  1 real token, 0 padding
     public let labels: UnsafeMutableBufferPointer<Int32>       // [B]  class id (classification)
     public let values: UnsafeMutableBufferPointer<Float>       // [B]  target (regression)
+    /// Each row's global example index and the optimizer step: they key the dropout masks (Dropout.swift).
+    public let instances: UnsafeMutableBufferPointer<Int>      // [B]
+    public var step = 0
     private let arena = Arena()
 
     public init(maxBatch: Int, maxSeqLength: Int) {
@@ -50,6 +53,8 @@ public final class ClassificationBatch {
         inputMask = arena.allocate(Int32.self, count: n)
         labels = arena.allocate(Int32.self, count: maxBatch)
         values = arena.allocate(Float.self, count: maxBatch)
+        instances = arena.allocate(Int.self, count: maxBatch)
+        for b in 0..<maxBatch { instances[b] = b }
     }
 }
 
@@ -72,7 +77,6 @@ public final class BertForSequenceClassification {
     public let gradients: UnsafeMutableBufferPointer<Float>    // [layout.count]
     public let encoder: BertEncoder
     public let maxBatch: Int, maxSeqLength: Int
-    let generator: DropoutGenerator
     let pooler: PoolerOffsets
     let classifierWeight: Int, classifierBias: Int
 
@@ -113,10 +117,8 @@ public final class BertForSequenceClassification {
         let a = arena, H = config.hiddenSize, C = numLabels
         parameters = a.allocate(Float.self, count: layout.count)
         gradients = a.allocate(Float.self, count: layout.count)
-        generator = DropoutGenerator(seed: 0)
         encoder = BertEncoder(config: config, layout: layout, parameters: parameters.baseAddress!,
-                              gradients: gradients.baseAddress!, generator: generator,
-                              maxBatch: maxBatch, maxSeqLength: maxSeqLength)
+                              gradients: gradients.baseAddress!, maxBatch: maxBatch, maxSeqLength: maxSeqLength)
         pooled = a.allocate(Float.self, count: maxBatch * H)
         dropped = a.allocate(Float.self, count: maxBatch * H)
         keep = a.allocate(UInt8.self, count: maxBatch * H)
@@ -132,13 +134,8 @@ public final class BertForSequenceClassification {
     /// HF `_init_weights` over the whole layout, deterministic in `seed`.
     public func initializeWeights(seed: UInt64) { layout.initializeWeights(parameters, seed: seed) }
 
-    public func seedDropout(_ seed: UInt64) { generator.reseed(seed) }
-
-    /// The dropout generator's state (4 words), to save and restore for an exact resume.
-    public var dropoutState: [UInt64] {
-        get { generator.words }
-        set { generator.words = newValue }
-    }
+    /// The run's seed for dropout (masks keyed by seed, step, example, layer, site; the same on every rank).
+    public func seedDropout(_ seed: UInt64) { encoder.dropoutSeed = seed }
 
     public func zeroGradients() { gradients.update(repeating: 0) }
 
@@ -164,7 +161,8 @@ public final class BertForSequenceClassification {
             }
         }
         try encoder.forward(inputIds: batch.inputIds.baseAddress!, segmentIds: batch.segmentIds.baseAddress!,
-                            inputMask: batch.inputMask.baseAddress!, batchSize: B, seqLength: T, training: training)
+                            inputMask: batch.inputMask.baseAddress!, batchSize: B, seqLength: T, training: training,
+                            instances: batch.instances.baseAddress!, step: batch.step)
         batchSize = B
         seqLength = T
         let p = parameters.baseAddress!
@@ -173,7 +171,11 @@ public final class BertForSequenceClassification {
         dropping = training && classifierDropout > 0
         var input = UnsafePointer(pooled.baseAddress!)
         if dropping {
-            generator.fillMask(keep.baseAddress!, count: B * H, dropProbability: classifierDropout)
+            for b in 0..<B {
+                let key = DropoutSite.sequenceKey(seed: encoder.dropoutSeed, step: batch.step, instance: batch.instances[b])
+                DropoutSite.classifierInput.fillRowMask(keep.baseAddress! + b * H, sequence: key, layer: 0, count: H,
+                                                        dropProbability: classifierDropout)
+            }
             dropoutApply(pooled.baseAddress!, mask: keep.baseAddress!, count: B * H, dropProbability: classifierDropout,
                          into: dropped.baseAddress!)
             input = UnsafePointer(dropped.baseAddress!)

@@ -4,6 +4,8 @@
 // Two sets of A micro-batches (A = accumulation steps) are allocated once and used in turn:
 // the thread fills one set while the trainer computes on the other. `free` counts sets the
 // thread may fill, `ready` counts sets the trainer may take.
+// Every row carries its global instance number and every batch its optimizer step: the keys of
+// the row's dropout masks, so they do not depend on the rank or micro-batch that reads it.
 
 import BERT
 import Corpus
@@ -70,10 +72,12 @@ public final class BatchLoader {
                 do {
                     for micro in 0..<plan.accumulationSteps {
                         let batch = sets[set][micro]
+                        batch.step = (epoch - 1) * plan.stepsPerEpoch + step   // steps done before this one
                         for (row, index) in plan.instances(order: order, step: step, micro: micro, rank: rank).enumerated() {
                             var x = try dataset.instance(index)
                             if let masking { x = masking.remask(x, epoch: epoch, index: index) }
                             batch.fill(row: row, with: x)
+                            batch.instances[row] = index
                         }
                     }
                 } catch {

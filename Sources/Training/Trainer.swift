@@ -48,22 +48,39 @@ public final class Trainer {
     let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: 7)
 
     /// Prepares a run: a fresh one from `options`, or, with `resumeFrom`, the run saved in that checkpoint.
-    public init(options: TrainingOptions, resumeFrom: String?, communicator: Communicator, logger: Logger) throws {
+    /// A resume may run on another number of ranks: it keeps the global batch, with the per-rank batch
+    /// and accumulation steps given here (from the command line) or chosen by `BatchShape.forResume`.
+    public init(options: TrainingOptions, resumeFrom: String?, communicator: Communicator, logger: Logger,
+                resumeBatchSize: Int? = nil, resumeAccumulationSteps: Int? = nil) throws {
         self.communicator = communicator
         self.logger = logger
         var options = options
         var resumed: TrainerState? = nil
         if let dir = resumeFrom {
-            let saved = try TrainerState.load(checkpoint: dir)
-            guard saved.ranks == communicator.size else {
-                throw TrainingError.badCheckpoint(path: dir, reason: "written by a run of \(saved.ranks) ranks; resume it with mpirun -np \(saved.ranks) (this job has \(communicator.size))")
-            }
+            var saved = try TrainerState.load(checkpoint: dir)
             // The saved configuration wins, except where the run's results cannot depend on it.
             let commandLine = options
             options = saved.options
             options.output = commandLine.output
             options.stopAfterSteps = commandLine.stopAfterSteps
             options.checkParameterSync = commandLine.checkParameterSync
+            // The global batch is kept; its split over ranks and micro-batches may change.
+            let old = BatchShape(batchSize: saved.options.batchSize, accumulationSteps: saved.options.accumulationSteps)
+            let new = try BatchShape.forResume(saved: old, savedRanks: saved.ranks, ranks: communicator.size,
+                                               batchSize: resumeBatchSize, accumulationSteps: resumeAccumulationSteps)
+            options.batchSize = new.batchSize
+            options.accumulationSteps = new.accumulationSteps
+            saved.options.batchSize = new.batchSize   // what the next checkpoint says, with its rank count
+            saved.options.accumulationSteps = new.accumulationSteps
+            if communicator.isRoot && (new != old || saved.ranks != communicator.size) {
+                logger.info("resuming a run of \(saved.ranks) ranks × \(old) on \(communicator.size) ranks × \(new) (global batch \(old.batchSize * saved.ranks * old.accumulationSteps) kept)")
+            }
+            if saved.dropoutStates != nil, communicator.isRoot {
+                logger.warning("\(dir) was written before dropout masks were keyed by (seed, step, instance, layer, site): its saved dropout generator states are ignored, so the continuation's dropout masks differ from the ones the old run would have drawn")
+            }
+            saved.dropoutStates = nil
+            saved.format = TrainerState.formatVersion
+            saved.ranks = communicator.size
             resumed = saved
         }
         self.options = options
@@ -135,7 +152,7 @@ public final class Trainer {
             model.initializeWeights(seed: options.seed)
         }
         try communicator.broadcast(model.parameters)
-        model.seedDropout(Trainer.dropoutSeed(options.seed, rank: communicator.rank))
+        model.seedDropout(options.seed)   // the same on every rank: masks are keyed by instance (Dropout.swift)
 
         switch options.optimizer {
         case .adamw: optimizer = AdamW(layout: model.layout, weightDecay: Float(options.weightDecay))
@@ -170,7 +187,7 @@ public final class Trainer {
         gradientsReady = { range in reducer.rangeReady(range) }
 
         state = TrainerState(step: 0, epoch: 1, stepInEpoch: 0, samples: 0, ranks: communicator.size, optimizerSteps: 0,
-                             schedule: scheduleState, dropoutStates: [], nonFiniteStreak: 0, window: MetricsWindow(),
+                             schedule: scheduleState, nonFiniteStreak: 0, window: MetricsWindow(),
                              vocabSHA256: vocabSHA256, options: options)
         if communicator.isRoot { try Trainer.makeDirectories(options.output) }
         let metricsPath = (options.output as NSString).appendingPathComponent("metrics.csv")
@@ -189,13 +206,7 @@ public final class Trainer {
             metrics = communicator.isRoot ? try MetricsLog(path: metricsPath, fresh: true) : nil
         }
         progress = ProgressMeter(label: "train", unit: "steps", total: Double(totalSteps), enabled: communicator.isRoot)
-        if let resumed, let dir = resumeFrom {
-            try restoreOptimizer(from: dir)
-            guard resumed.dropoutStates.count == communicator.size else {
-                throw TrainingError.badCheckpoint(path: dir, reason: "holds \(resumed.dropoutStates.count) dropout states for \(communicator.size) ranks")
-            }
-            model.dropoutState = resumed.dropoutStates[communicator.rank]
-        }
+        if let dir = resumeFrom { try restoreOptimizer(from: dir) }
         if communicator.isRoot { logEffectiveConfiguration(config: config, totalSteps: totalSteps, warmup: warmup, resumedFrom: resumeFrom) }
     }
 
@@ -368,15 +379,13 @@ public final class Trainer {
 
     // MARK: Checkpoints
 
-    /// Writes OUTPUT/`name` (HF checkpoint + trainer state) atomically on rank 0; every rank takes part
-    /// (the dropout states are gathered). Returns the directory.
+    /// Writes OUTPUT/`name` (HF checkpoint + trainer state) atomically on rank 0 (the state holds nothing
+    /// per rank). Returns the directory.
     @discardableResult
     func saveCheckpoint(name: String) throws -> String {
         let dir = (options.output as NSString).appendingPathComponent(name)
-        let dropout = try communicator.allGather(bytes: Trainer.bytes(model.dropoutState))
         guard communicator.isRoot else { return dir }
         var saved = state
-        saved.dropoutStates = dropout.map(Trainer.words)
         saved.optimizerSteps = optimizer.stepCount
         let stateJSON = try saved.jsonData()
         let metricsText = metrics?.text ?? MetricsRow.header + "\n"
@@ -402,11 +411,6 @@ public final class Trainer {
 
     // MARK: Helpers
 
-    static func dropoutSeed(_ seed: UInt64, rank: Int) -> UInt64 {
-        var rng = TrainingRandom(keys: [seed, 0x6472_6f70, UInt64(rank)])  // "drop"
-        return rng.next()
-    }
-
     static func makeSchedule(_ s: ScheduleState) -> LearningRateSchedule {
         LearningRateSchedule(peak: Float(s.peakLearningRate), warmupSteps: s.warmupSteps, totalSteps: s.totalSteps,
                              kind: s.kind == .linear ? .linear : .polynomial(power: 0.5))
@@ -428,16 +432,6 @@ public final class Trainer {
     static func besideShards(_ data: String, _ name: String) -> String? {
         let path = (data as NSString).appendingPathComponent(name)
         return FileManager.default.fileExists(atPath: path) ? path : nil
-    }
-
-    static func bytes(_ words: [UInt64]) -> [UInt8] {
-        words.flatMap { w in (0..<8).map { UInt8(truncatingIfNeeded: w >> (8 * UInt64($0))) } }
-    }
-
-    static func words(_ bytes: [UInt8]) -> [UInt64] {
-        stride(from: 0, to: bytes.count - bytes.count % 8, by: 8).map { i in
-            (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[i + $1]) << (8 * UInt64($1)) }
-        }
     }
 
     func logEffectiveConfiguration(config: BertConfig, totalSteps: Int, warmup: Int, resumedFrom: String?) {

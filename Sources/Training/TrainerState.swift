@@ -1,6 +1,7 @@
 // trainer-state.json: everything besides the weights and optimizer moments that `--resume`
 // needs to continue a run exactly (the moments are in optimizer.safetensors beside it, with
-// the optimizer's own tensor names).
+// the optimizer's own tensor names). It holds nothing per rank: dropout masks are keyed by
+// (seed, step, instance, layer, site), so a run can resume on another number of ranks.
 
 import Foundation
 
@@ -32,7 +33,9 @@ public struct MetricsWindow: Codable, Equatable, Sendable {
 }
 
 public struct TrainerState: Codable, Equatable, Sendable {
-    public static let formatVersion = 1
+    /// 2: keyed dropout, no per-rank generator states. 1 (read, never written): had `dropoutStates`.
+    public static let formatVersion = 2
+    static let readableFormats = 1...formatVersion
     public var format = TrainerState.formatVersion
     /// Optimizer steps done (updates skipped for non-finite gradients included).
     public var step: Int
@@ -41,12 +44,14 @@ public struct TrainerState: Codable, Equatable, Sendable {
     public var stepInEpoch: Int
     /// Sequences consumed by all ranks so far.
     public var samples: Int
+    /// Ranks of the run that wrote this state (a resume may use another number).
     public var ranks: Int
     /// The optimizer's own step counter (bias correction).
     public var optimizerSteps: Int
     public var schedule: ScheduleState
-    /// Every rank's dropout generator state, indexed by rank.
-    public var dropoutStates: [[UInt64]]
+    /// Format 1 only: every rank's dropout generator state. Read so that a resume can say the masks
+    /// change; never written (nil is left out of the JSON).
+    public var dropoutStates: [[UInt64]]? = nil
     public var nonFiniteStreak: Int
     public var window: MetricsWindow
     /// SHA-256 of the vocab.txt the run used, if known.
@@ -55,11 +60,11 @@ public struct TrainerState: Codable, Equatable, Sendable {
     public var options: TrainingOptions
 
     public init(step: Int, epoch: Int, stepInEpoch: Int, samples: Int, ranks: Int, optimizerSteps: Int,
-                schedule: ScheduleState, dropoutStates: [[UInt64]], nonFiniteStreak: Int, window: MetricsWindow,
+                schedule: ScheduleState, nonFiniteStreak: Int, window: MetricsWindow,
                 vocabSHA256: String?, options: TrainingOptions) {
         self.step = step; self.epoch = epoch; self.stepInEpoch = stepInEpoch; self.samples = samples
         self.ranks = ranks; self.optimizerSteps = optimizerSteps; self.schedule = schedule
-        self.dropoutStates = dropoutStates; self.nonFiniteStreak = nonFiniteStreak; self.window = window
+        self.nonFiniteStreak = nonFiniteStreak; self.window = window
         self.vocabSHA256 = vocabSHA256; self.options = options
     }
 
@@ -71,9 +76,9 @@ public struct TrainerState: Codable, Equatable, Sendable {
 
     public static func decode(json: Data) throws -> TrainerState {
         let state = try JSONDecoder().decode(TrainerState.self, from: json)
-        guard state.format == formatVersion else {
+        guard readableFormats.contains(state.format) else {
             throw TrainingError.badCheckpoint(path: CheckpointDirectory.stateFile,
-                                              reason: "trainer-state format \(state.format), this build reads \(formatVersion)")
+                                              reason: "trainer-state format \(state.format), this build reads \(readableFormats.lowerBound)–\(formatVersion)")
         }
         return state
     }

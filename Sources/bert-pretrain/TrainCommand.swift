@@ -17,6 +17,10 @@ struct TrainCommand: ParsableCommand {
         after every epoch (and OUTPUT/step-NNNNNNN every --checkpoint-every-steps, or on SIGTERM/SIGUSR1).
           mpirun -np 8 bert-pretrain --config bert-base --data shards/ --epochs 3 --batch-size 32 --lr 1e-4 --output run/
           mpirun -np 8 bert-pretrain --resume --output run/
+
+        A resume may use another number of ranks: it keeps the global batch (the data order and the schedule \
+        depend on it), with --batch-size/--accumulation-steps given or chosen so that batch × ranks × accumulation \
+        stays the same.
         """)
 
     // MARK: Model and data
@@ -42,11 +46,13 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Passes over the training data.")
     var epochs: Int = 1
 
-    @Option(help: "Sequences per rank per micro-batch.")
-    var batchSize: Int = 32
+    // Optional so that --resume can tell a given value from the default (given: checked against the saved
+    // global batch; not given: chosen to keep it). The defaults are in the help.
+    @Option(help: "Sequences per rank per micro-batch (default: 32). With --resume: default the saved one if it keeps the global batch on this many ranks, else the largest smaller one that does.")
+    var batchSize: Int?
 
-    @Option(help: "Micro-batches accumulated per optimizer step.")
-    var accumulationSteps: Int = 1
+    @Option(help: "Micro-batches accumulated per optimizer step (default: 1). With --resume: default what keeps the saved global batch.")
+    var accumulationSteps: Int?
 
     @Option(help: "Peak learning rate.")
     var lr: Double = 1e-4
@@ -123,7 +129,7 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         if !resume && data == nil { throw ValidationError("--data is required (unless --resume)") }
         if !resume, let extra = resumeCheckpoint { throw ValidationError("unexpected argument \"\(extra)\" (a checkpoint directory goes after --resume)") }
-        for (value, name) in [(epochs, "--epochs"), (batchSize, "--batch-size"), (accumulationSteps, "--accumulation-steps"),
+        for (value, name) in [(epochs, "--epochs"), (batchSize ?? 1, "--batch-size"), (accumulationSteps ?? 1, "--accumulation-steps"),
                               (logEverySteps, "--log-every-steps"), (maxNonFiniteSteps, "--max-non-finite-steps")] where value < 1 {
             throw ValidationError("\(name) must be at least 1, got \(value)")
         }
@@ -142,7 +148,7 @@ struct TrainCommand: ParsableCommand {
     var options: TrainingOptions {
         var o = TrainingOptions()
         o.config = config; o.data = data ?? ""; o.evalData = evalData; o.output = output; o.vocab = vocab
-        o.epochs = epochs; o.batchSize = batchSize; o.accumulationSteps = accumulationSteps
+        o.epochs = epochs; o.batchSize = batchSize ?? o.batchSize; o.accumulationSteps = accumulationSteps ?? o.accumulationSteps
         o.learningRate = lr; o.warmupProportion = warmupProportion; o.warmupSteps = warmupSteps
         o.schedule = schedule; o.optimizer = optimizer; o.weightDecay = weightDecay; o.maxGradNorm = maxGradNorm
         o.hiddenDropout = hiddenDropout; o.attentionDropout = attentionDropout; o.seed = seed
@@ -167,7 +173,8 @@ struct TrainCommand: ParsableCommand {
                     throw TrainingError.badCheckpoint(path: output, reason: "--resume: no complete checkpoint (epoch-NNNN or step-NNNNNNN with trainer-state.json) in it")
                 }
             }
-            let trainer = try Trainer(options: options, resumeFrom: resumeDir, communicator: world, logger: logger)
+            let trainer = try Trainer(options: options, resumeFrom: resumeDir, communicator: world, logger: logger,
+                                      resumeBatchSize: batchSize, resumeAccumulationSteps: accumulationSteps)
             let outcome = try trainer.run()
             if case .finished = outcome { logger.info("training finished") }
         } catch {

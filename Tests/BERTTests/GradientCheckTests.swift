@@ -10,8 +10,9 @@
 //   noise is ≤ 1.5 % of the signal at worst and ~0.1 % typically: tolerance 2 % relative.
 // - A random ±1 direction and single entries catch errors orthogonal to g; their signal can be
 //   small, so they get 2 % relative plus an absolute floor of 1e-5 (3× the noise bound).
-// Dropout is on (p = 0.1) and the generator state is restored before every forward, so the
-// masks are the same in all evaluations and dropout's backward is checked too.
+// Dropout is on (p = 0.1). Its masks are keyed by (seed, batch.step, instance, layer, site), all
+// fixed here, so every evaluation draws the same masks and dropout's backward is checked too
+// (ModelBehaviourTests.testKeyedDropoutMasksAreFixedByTheirKeys makes sure of it).
 @testable import BERT
 import XCTest
 
@@ -19,17 +20,14 @@ final class GradientCheckTests: XCTestCase {
     func checkGradients(activation: Activation) throws {
         let model = try TinyModel.model(dropout: 0.1, activation: activation)
         let batch = TinyModel.batch()
-        let savedState = model.dropoutState
         var first = try model.forward(batch, training: true)
         XCTAssertEqual(first.mlmCount, 6)
         XCTAssertEqual(first.nspCount, 3)
         let mlmScale = 1 / Float(first.mlmCount), nspScale = 1 / Float(first.nspCount)
         func loss() throws -> Double {
-            model.dropoutState = savedState
             let l = try model.forward(batch, training: true)
             return l.mlmLossSum * Double(mlmScale) + l.nspLossSum * Double(nspScale)
         }
-        model.dropoutState = savedState
         first = try model.forward(batch, training: true)
         model.zeroGradients()
         model.backward(mlmScale: mlmScale, nspScale: nspScale, gradientsReady: nil)

@@ -28,23 +28,83 @@ final class ModelBehaviourTests: XCTestCase {
         XCTAssertEqual(evalFirst, hiddenBits(dropping))
     }
 
-    func testDropoutStateRestoreReproducesTheMasks() throws {
+    /// Masks are a function of (seed, step, instance, layer, site): the same keys draw the same masks,
+    /// another step or seed other ones.
+    func testKeyedDropoutMasksAreFixedByTheirKeys() throws {
         let model = try TinyModel.model(dropout: 0.1)
         let batch = TinyModel.batch()
-        let saved = model.dropoutState
         _ = try model.forward(batch, training: true)
         let first = hiddenBits(model)
         _ = try model.forward(batch, training: true)
-        XCTAssertNotEqual(first, hiddenBits(model), "fresh masks must differ from the first ones")
-        model.dropoutState = saved
+        XCTAssertEqual(first, hiddenBits(model), "the same keys must draw the same masks")
+        _ = try model.forward(batch, training: false)
+        XCTAssertNotEqual(first, hiddenBits(model), "the masks must drop something")
+        batch.step = 1
         _ = try model.forward(batch, training: true)
-        XCTAssertEqual(first, hiddenBits(model), "restored state must redraw the same masks")
-        model.seedDropout(2024)   // the seed TinyModel used: same state as `saved`
-        XCTAssertEqual(model.dropoutState, saved)
+        XCTAssertNotEqual(first, hiddenBits(model), "another step must draw other masks")
+        batch.step = 0
+        model.seedDropout(2025)
+        _ = try model.forward(batch, training: true)
+        XCTAssertNotEqual(first, hiddenBits(model), "another seed must draw other masks")
+        model.seedDropout(2024)   // TinyModel's seed
+        _ = try model.forward(batch, training: true)
+        XCTAssertEqual(first, hiddenBits(model))
+    }
+
+    /// A sequence's masks follow its instance number: alone, in another row, or with less padding, its
+    /// hidden states are those it had in the full batch (up to the summation order of the products).
+    func testKeyedDropoutFollowsTheInstanceNotTheRowOrPadding() throws {
+        let model = try TinyModel.model(dropout: 0.1)
+        let H = model.config.hiddenSize, T = TinyModel.seqLength, lengths = [9, 6, 4]
+        let full = TinyModel.batch()
+        for b in 0..<3 { full.instances[b] = 1000 + 7 * b }
+        full.step = 5
+        _ = try model.forward(full, training: true)
+        let reference = Array(UnsafeBufferPointer(start: model.encoder.hiddenStates, count: 3 * T * H))
+
+        /// Row `r` of the full batch alone in a batch of length `length` (≥ its real length).
+        func alone(_ r: Int, length: Int) -> PretrainingBatch {
+            let one = PretrainingBatch(maxBatch: 1, maxSeqLength: T, maxPredictions: TinyModel.predictions)
+            one.batchSize = 1
+            one.seqLength = length
+            for t in 0..<length {
+                one.inputIds[t] = full.inputIds[r * T + t]
+                one.segmentIds[t] = full.segmentIds[r * T + t]
+                one.inputMask[t] = full.inputMask[r * T + t]
+            }
+            for s in 0..<TinyModel.predictions {
+                one.maskedPositions[s] = full.maskedPositions[r * TinyModel.predictions + s]
+                one.maskedLabels[s] = full.maskedLabels[r * TinyModel.predictions + s]
+            }
+            one.instances[0] = full.instances[r]
+            one.step = full.step
+            return one
+        }
+        func assertRowMatches(_ r: Int, length: Int, _ what: String) throws {
+            _ = try model.forward(alone(r, length: length), training: true)
+            var worst: Float = 0
+            for t in 0..<lengths[r] {   // real positions (padded ones are not defined to match)
+                for c in 0..<H {
+                    let x = model.encoder.hiddenStates[t * H + c], y = reference[(r * T + t) * H + c]
+                    worst = max(worst, abs(x - y) / max(abs(y), 1))
+                }
+            }
+            XCTAssertLessThan(worst, 1e-5, "\(what): row \(r) differs from the full batch's by \(worst)")
+        }
+        try assertRowMatches(1, length: T, "alone in row 0")
+        try assertRowMatches(2, length: T, "alone in row 0")
+        try assertRowMatches(2, length: lengths[2], "alone without padding")
+        try assertRowMatches(1, length: 7, "alone with less padding")
+        // Control: with another instance number the same row gets other masks.
+        let other = alone(1, length: T)
+        other.instances[0] += 1
+        _ = try model.forward(other, training: true)
+        let moved = (0..<(lengths[1] * H)).map { abs(model.encoder.hiddenStates[$0] - reference[T * H + $0]) }.max() ?? 0
+        XCTAssertGreaterThan(moved, 1e-2, "another instance number must draw other masks")
     }
 
     func testDropoutKeepsAboutOneMinusPAndScales() {
-        let generator = DropoutGenerator(seed: 1)
+        var generator = KeyedRandom(keys: [1])
         let n = 100_000
         let mask = UnsafeMutablePointer<UInt8>.allocate(capacity: n)
         defer { mask.deallocate() }

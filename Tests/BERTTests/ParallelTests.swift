@@ -33,8 +33,8 @@ final class ParallelTests: XCTestCase {
         }
     }
 
-    /// Attention splits the (b, h) pairs across workers with OpenBLAS at one thread each; the masks are
-    /// drawn serially first, so outputs, gradients and the generator's next draw match bit for bit.
+    /// Attention splits the (b, h) pairs across workers with OpenBLAS at one thread each; each pair's masks
+    /// are keyed (sequence, layer, head, query), so outputs, gradients and masks match bit for bit.
     func testThreadedAttentionMatchesSerialBitForBit() {
         let s = AttentionShape(batch: 2, seq: 64, heads: 3, headSize: 64)   // T·T·D at the parallel threshold
         let B = s.batch, T = s.seq, H = s.hidden, A = s.heads
@@ -42,26 +42,25 @@ final class ParallelTests: XCTestCase {
         let dctx = (0..<(B * T * H)).map { Float(cos(Double($0) * 0.029)) }
         var maskBias = [Float](repeating: 0, count: B * T)
         for j in 50..<T { maskBias[T + j] = -10_000 }   // second sequence padded after 50 tokens
-        func run(threads: Int) -> (outputs: [[UInt32]], keep: [UInt8], nextDraw: UInt64) {
+        let keys = (0..<B).map { DropoutSite.sequenceKey(seed: 42, step: 3, instance: 10 + $0) }
+        func run(threads: Int) -> (outputs: [[UInt32]], keep: [UInt8]) {
             BLAS.setThreads(threads)
             defer { BLAS.setThreads(1) }
-            let generator = DropoutGenerator(seed: 42)
             var ctx = [Float](repeating: 0, count: B * T * H), probs = [Float](repeating: 0, count: B * A * T * T)
             var keep = [UInt8](repeating: 0, count: B * A * T * T), dqkv = [Float](repeating: 0, count: B * T * 3 * H)
             let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: 2 * attentionScratchPerWorker(seq: T))
             defer { scratch.deallocate() }
             attentionForward(ctx: &ctx, probs: &probs, keep: &keep, qkv: qkv, maskBias: maskBias, shape: s,
-                             dropProbability: 0.1, generator: generator, scratch: scratch)
+                             dropProbability: 0.1, sequenceKeys: keys, layer: 1, scratch: scratch)
             attentionBackward(dqkv: &dqkv, dctx: dctx, qkv: qkv, probs: probs, keep: keep, shape: s,
                               dropProbability: 0.1, scratch: scratch)
-            return ([ctx, probs, dqkv].map { $0.map(\.bitPattern) }, keep, generator.next())
+            return ([ctx, probs, dqkv].map { $0.map(\.bitPattern) }, keep)
         }
         let serial = run(threads: 1), threaded = run(threads: 2)
         for (k, name) in ["ctx", "probs", "dqkv"].enumerated() {
             XCTAssertEqual(serial.outputs[k], threaded.outputs[k], "attention \(name) differs between 1 and 2 threads")
         }
         XCTAssertEqual(serial.keep, threaded.keep, "dropout masks differ between 1 and 2 threads")
-        XCTAssertEqual(serial.nextDraw, threaded.nextDraw, "generator state differs after the masks")
         // The masks are really drawn (about 10 % dropped) and every probability row sums to 1.
         let dropped = Double(serial.keep.filter { $0 == 0 }.count) / Double(serial.keep.count)
         XCTAssertTrue(abs(dropped - 0.1) < 0.01, "dropped fraction \(dropped), expected about 0.1")

@@ -32,8 +32,19 @@ final class DistributedTrainingTests: XCTestCase {
     /// 2 ranks × batch 4 and 1 rank × batch 8 (and 1 rank × 4 × 2 accumulation steps) compute the same
     /// losses and parameters; every rank holds identical parameters after every step.
     func testTwoRanksEqualOneRankWithTwiceTheBatch() throws {
+        try assertSplitsAgree(["--hidden-dropout", "0", "--attention-dropout", "0"])
+    }
+
+    /// The same with dropout on (0.1, the tiny config's): the masks are keyed by (seed, step, instance,
+    /// layer, site), so a sequence gets the same masks on whichever rank and micro-batch reads it. With
+    /// per-rank generator streams this could not hold.
+    func testWithKeyedDropoutTwoRanksEqualOneRankWithTwiceTheBatch() throws {
+        try assertSplitsAgree([])
+    }
+
+    func assertSplitsAgree(_ dropout: [String]) throws {
         let corpus = try TinyCorpus(trainingShards: [40, 24], testShards: [16])
-        let dropoutOff = ["--hidden-dropout", "0", "--attention-dropout", "0", "--stop-after-steps", "3"]
+        let extra = dropout + ["--stop-after-steps", "3"]
         let runs: [(name: String, ranks: Int, extra: [String])] = [
             ("one", 1, ["--batch-size", "8"]),
             ("two", 2, ["--batch-size", "4", "--check-parameter-sync"]),
@@ -43,7 +54,7 @@ final class DistributedTrainingTests: XCTestCase {
         var weights: [String: [String: [Float]]] = [:]
         for run in runs {
             let out = corpus.root + "/" + run.name
-            let r = try MPI.run(ranks: run.ranks, baseArguments(corpus, output: out) + dropoutOff + run.extra, log: out + "-log")
+            let r = try MPI.run(ranks: run.ranks, baseArguments(corpus, output: out) + extra + run.extra, log: out + "-log")
             XCTAssertEqual(r.status, 0, "\(run.name) failed:\n\(r.stderr)")
             metrics[run.name] = try readMetrics(out + "/metrics.csv")
             weights[run.name] = try readSafetensors(out + "/step-0000003/model.safetensors")
@@ -107,10 +118,61 @@ final class DistributedTrainingTests: XCTestCase {
             let diff = zip(x, b[name] ?? []).map { abs($0 - $1) }.max() ?? .infinity
             XCTAssertLessThanOrEqual(diff, 1e-6, "final \(name) differs by \(diff) after resume")
         }
-        // Resuming with another number of ranks is refused with a clear message.
-        r = try MPI.run(ranks: 1, ["--resume", part + "/step-0000005", "--output", part], log: part + "-log3")
+        // Resuming with a per-rank batch that cannot keep the global batch (8) is refused, saying why.
+        r = try MPI.run(ranks: 1, ["--resume", part + "/step-0000005", "--output", part, "--batch-size", "3"], log: part + "-log3")
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("mpirun -np 2"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("cannot resume with --batch-size 3 on 1 ranks: the run's global batch is 8"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("data order and learning-rate schedule depend on it"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("--batch-size 4 --accumulation-steps 2"), "the working values are listed:\n\(r.stderr)")
+    }
+
+    /// A 2-rank run stopped at step 5 and resumed on 1 rank, and a 1-rank run resumed on 2 ranks, give the
+    /// uninterrupted run's metrics rows (dropout on, dynamic masking), the global batch kept; the change
+    /// is logged once. A checkpoint of the earlier format (per-rank dropout states) resumes with one warning.
+    func testResumeOnAnotherNumberOfRanks() throws {
+        let corpus = try TinyCorpus(trainingShards: [40, 24], testShards: [16])
+        let common = ["--epochs", "2", "--dynamic-masking"]
+        for (from, to, batch) in [(2, 1, 4), (1, 2, 8)] {
+            let name = "\(from)to\(to)"
+            let full = corpus.root + "/full-\(name)", part = corpus.root + "/part-\(name)", resumed = corpus.root + "/resumed-\(name)"
+            let args = common + ["--batch-size", String(batch)]
+            var r = try MPI.run(ranks: from, baseArguments(corpus, output: full) + args, log: full + "-log")
+            XCTAssertEqual(r.status, 0, r.stderr)
+            r = try MPI.run(ranks: from, baseArguments(corpus, output: part) + args + ["--stop-after-steps", "5"], log: part + "-log")
+            XCTAssertEqual(r.status, 0, r.stderr)
+            r = try MPI.run(ranks: to, ["--resume", part + "/step-0000005", "--output", resumed], log: resumed + "-log")
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let expected = try readMetrics(full + "/metrics.csv")
+            XCTAssertEqual(expected.filter { $0["split"] == "train" }.count, 16, "64 instances / 8 = 8 steps × 2 epochs")
+            assertRowsEqual(expected, try readMetrics(resumed + "/metrics.csv"), tolerance: 1e-5, "\(from) ranks vs resumed on \(to)")
+            let change = from == 2 ? "resuming a run of 2 ranks × batch 4 × accumulation 1 on 1 ranks × batch 4 × accumulation 2 (global batch 8 kept)"
+                                   : "resuming a run of 1 ranks × batch 8 × accumulation 1 on 2 ranks × batch 4 × accumulation 1 (global batch 8 kept)"
+            XCTAssertEqual(r.stderr.components(separatedBy: change).count - 1, 1, "logged once:\n\(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("dropout masks differ"), r.stderr)
+            // Its checkpoints describe the run as it now is, so resuming them again keeps G too.
+            let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: resumed + "/epoch-0002/trainer-state.json")))
+                as! [String: Any]
+            let options = state["options"] as! [String: Any]
+            XCTAssertEqual(state["ranks"] as? Int, to)
+            XCTAssertEqual((options["batchSize"] as? Int ?? 0) * to * (options["accumulationSteps"] as? Int ?? 0), 8, "\(state)")
+        }
+
+        // A checkpoint written before keyed dropout (format 1, every rank's generator state) still resumes,
+        // with one warning that the masks differ from the old run's.
+        let old = corpus.root + "/part-2to1/step-0000005"
+        let statePath = old + "/trainer-state.json"
+        var object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: statePath))) as! [String: Any]
+        object["format"] = 1
+        object["dropoutStates"] = [[1, 2, 3, 4], [5, 6, 7, 8]]
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: statePath))
+        let out = corpus.root + "/from-format-1"
+        let r = try MPI.run(ranks: 2, ["--resume", old, "--output", out, "--stop-after-steps", "6"], log: out + "-log")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stderr.components(separatedBy: "the continuation's dropout masks differ").count - 1, 1, r.stderr)
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/step-0000006/trainer-state.json")))
+            as! [String: Any]
+        XCTAssertEqual(state["format"] as? Int, 2)
+        XCTAssertNil(state["dropoutStates"])
     }
 
     /// SIGTERM to one rank mid-epoch: every rank finishes the step, a complete checkpoint is written,

@@ -96,7 +96,7 @@ final class OutputFilesTests: XCTestCase {
         var w = MetricsWindow(); w.steps = 2; w.mlmLossSum = 12.5; w.mlmCount = 40
         return TrainerState(step: step, epoch: 2, stepInEpoch: 3, samples: step * 16, ranks: 2, optimizerSteps: step,
                             schedule: ScheduleState(peakLearningRate: 1e-4, warmupSteps: 10, totalSteps: 300, kind: .linear),
-                            dropoutStates: [[1, 2, UInt64.max], [4, 5, 6]], nonFiniteStreak: 1, window: w,
+                            nonFiniteStreak: 1, window: w,
                             vocabSHA256: "ab", options: o)
     }
 
@@ -107,6 +107,24 @@ final class OutputFilesTests: XCTestCase {
         var future = s
         future.format = 99
         XCTAssertThrowsError(try TrainerState.decode(json: try future.jsonData())) { XCTAssertTrue("\($0)".contains("format 99")) }
+    }
+
+    /// A format-1 state (before keyed dropout) with every rank's generator state is still read; its
+    /// dropout states are surfaced (so a resume can warn), and nothing per rank is written any more.
+    func testTrainerStateOfFormatOneIsReadAndDropoutStatesAreNotWritten() throws {
+        let s = Self.state(step: 17)
+        let json = try s.jsonData()
+        var object = try JSONSerialization.jsonObject(with: json) as! [String: Any]
+        XCTAssertNil(object["dropoutStates"], "per-rank dropout states must not be written")
+        XCTAssertEqual(object["format"] as? Int, 2)
+        object["format"] = 1
+        object["dropoutStates"] = [[1, 2, 3, 4], [5, 6, 7, 8]]
+        let old = try TrainerState.decode(json: try JSONSerialization.data(withJSONObject: object))
+        XCTAssertEqual(old.dropoutStates, [[1, 2, 3, 4], [5, 6, 7, 8]])
+        var same = old
+        same.dropoutStates = nil
+        same.format = s.format
+        XCTAssertEqual(same, s)
     }
 
     func makeCheckpoint(_ name: String, step: Int?) throws {
