@@ -64,6 +64,7 @@ public final class Trainer {
             options.output = commandLine.output
             options.stopAfterSteps = commandLine.stopAfterSteps
             options.checkParameterSync = commandLine.checkParameterSync
+            options.verifyShards = commandLine.verifyShards
             resumed = saved
         }
         self.options = options
@@ -105,9 +106,12 @@ public final class Trainer {
         // Data: every rank opens every shard (each rank reads part of every global batch).
         let trainPaths = try ShardFiles.list(in: options.data, containing: "training")
         guard !trainPaths.isEmpty else { throw TrainingError.noShards(directory: options.data, pattern: "training") }
+        let evalPaths = options.skipEval ? [] : try options.evalData.map { try ShardFiles.expand($0) } ?? ShardFiles.list(in: options.data, containing: "test")
+        if options.verifyShards ?? true {
+            try ShardVerification.verify(trainPaths + evalPaths, communicator: communicator) { if communicator.isRoot { logger.info("\($0)") } }
+        }
         trainData = try PretrainingDataset(paths: trainPaths, maxPositions: config.maxPositionEmbeddings, vocabSHA256: vocabSHA256)
-        let evalPaths = try ShardFiles.list(in: options.evalData ?? options.data, containing: options.evalData == nil ? "test" : "")
-        evalData = options.skipEval || evalPaths.isEmpty ? nil
+        evalData = evalPaths.isEmpty ? nil
             : try PretrainingDataset(paths: evalPaths, maxPositions: config.maxPositionEmbeddings, vocabSHA256: vocabSHA256)
         // Each rank checks the content of its share of the shards before step 1.
         let myShards = Array(stride(from: communicator.rank, to: trainPaths.count, by: communicator.size))

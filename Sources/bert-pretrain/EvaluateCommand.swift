@@ -4,6 +4,7 @@
 
 import ArgumentParser
 import BERT
+import Corpus
 import Distributed
 import Foundation
 import Logging
@@ -27,6 +28,9 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Sequences per forward pass (per rank).")
     var batchSize: Int = 32
 
+    @Flag(inversion: .prefixedNo, help: "Check every shard's size and SHA-256 against the manifest.json beside it before opening it.")
+    var verifyShards = true
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -45,7 +49,11 @@ struct EvaluateCommand: ParsableCommand {
         do {
             BLASThreads.configure(requested: threads, localRanks: world.localSize, logger: logger)
             let config = try Checkpoint.config(in: checkpoint)
-            let dataset = try PretrainingDataset(paths: try ShardFiles.expand(data), maxPositions: config.maxPositionEmbeddings,
+            let paths = try ShardFiles.expand(data)
+            if verifyShards {
+                try ShardVerification.verify(paths, communicator: world) { if world.isRoot { logger.info("\($0)") } }
+            }
+            let dataset = try PretrainingDataset(paths: paths, maxPositions: config.maxPositionEmbeddings,
                                                  vocabSHA256: nil)
             let model = try BertForPreTraining(config: config, maxBatch: batchSize, maxSeqLength: dataset.maxSeqLength,
                                                maxPredictions: dataset.maxPredictions)
