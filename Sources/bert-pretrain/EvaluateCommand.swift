@@ -8,6 +8,7 @@ import Corpus
 import Distributed
 import Foundation
 import Logging
+import Tokenization
 import Training
 
 struct EvaluateCommand: ParsableCommand {
@@ -55,6 +56,10 @@ struct EvaluateCommand: ParsableCommand {
             }
             let dataset = try PretrainingDataset(paths: paths, maxPositions: config.maxPositionEmbeddings,
                                                  vocabSHA256: nil)
+            // [CLS]/[SEP] by name when the checkpoint carries its vocab.txt (else taken from each shard's first instance).
+            let vocabPath = (checkpoint as NSString).appendingPathComponent("vocab.txt")
+            let special = FileManager.default.fileExists(atPath: vocabPath) ? SpecialTokenIds(try Vocabulary(path: vocabPath)) : nil
+            try Evaluator.validate(dataset, vocabSize: config.vocabSize, special: special, communicator: world)
             let model = try BertForPreTraining(config: config, maxBatch: batchSize, maxSeqLength: dataset.maxSeqLength,
                                                maxPredictions: dataset.maxPredictions)
             _ = try Checkpoint.load(from: checkpoint, into: model.parameters, layout: model.layout, seed: 0,
