@@ -192,12 +192,12 @@ public struct ShardValidator {
         // ids-in-vocab
         let limit = vocabSize.map { Int32(clamping: $0) } ?? Int32.max
         for t in 0..<length where ids[s + t] < 0 || ids[s + t] >= limit {
-            return fail(.idsInVocab, "input_ids[\(t)] = \(ids[s + t]) outside [0, \(vocabSize.map(String.init) ?? "2^31"))")
+            return fail(.idsInVocab, "input_ids[\(t)] = \(ids[s + t]) outside the vocabulary [0, \(vocabSize.map(String.init) ?? "2^31"))")
         }
         for k in 0..<count {
             let original = originals[p + k]
             guard original >= 0 && original < limit else {
-                return fail(.idsInVocab, "masked_lm_ids[\(k)] = \(original) outside [0, \(vocabSize.map(String.init) ?? "2^31"))")
+                return fail(.idsInVocab, "masked_lm_ids[\(k)] = \(original) outside the vocabulary [0, \(vocabSize.map(String.init) ?? "2^31"))")
             }
             guard original != cls! && original != sep! else {
                 return fail(.idsInVocab, "masked_lm_ids[\(k)] = \(original) is [CLS] or [SEP], which are never masked")
