@@ -56,6 +56,16 @@ struct CorpusRun {
     }
 }
 
+/// Waits (at most `timeout` s) until process `pid` is blocked opening a FIFO (its wait channel says so).
+func waitUntilBlockedOnFIFO(_ pid: Int32, timeout: TimeInterval = 30) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if let channel = try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8), channel.hasPrefix("wait_for_partner") { return true }
+        usleep(20_000)
+    }
+    return false
+}
+
 /// SHA-256 by the system's sha256sum (independent of the code under test).
 func systemSHA256(_ path: String) throws -> String {
     let process = Process()
@@ -194,8 +204,7 @@ final class ShardVerificationTests: XCTestCase {
         process.executableURL = URL(fileURLWithPath: BuildTests.executable)
         process.arguments = ["inspect", "--no-verify-shards", fifo]
         let run = try CorpusRun.run(process, timeout: 30) { p in
-            // The child is blocked in open(2) of the FIFO once its activity names it; give it time to get there.
-            usleep(1_500_000)
+            XCTAssertTrue(waitUntilBlockedOnFIFO(p.processIdentifier), "the child never reached open(2) of the FIFO")
             kill(p.processIdentifier, SIGSEGV)
         }
         XCTAssertEqual(run.signal, SIGSEGV, "the default action ends the process with the signal:\n\(run.stderr)")

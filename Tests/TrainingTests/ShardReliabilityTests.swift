@@ -48,6 +48,16 @@ func overwriteRow(_ path: String, _ name: String, row: Int, _ values: [Int32]) t
     else { throw TrainingTestError("overwriteRow: HDF5 write of \(name) in \(path) failed") }
 }
 
+/// Waits (at most `timeout` s) until process `pid` is blocked opening a FIFO (its wait channel says so).
+func waitUntilBlocked(_ pid: Int32, timeout: TimeInterval = 60) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if let channel = try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8), channel.hasPrefix("wait_for_partner") { return true }
+        usleep(20_000)
+    }
+    return false
+}
+
 final class ShardReliabilityTests: XCTestCase {
     let base = ["--config", "", "--lr", "1e-3", "--warmup-steps", "0", "--log-every-steps", "1", "--seed", "42",
                 "--hidden-dropout", "0", "--attention-dropout", "0"]
@@ -91,8 +101,10 @@ final class ShardReliabilityTests: XCTestCase {
         var ranks: [Int32] = []
         let deadline = Date().addingTimeInterval(30)
         while ranks.count < 2 && Date() < deadline { usleep(100_000); ranks = MPI.children(of: p.processIdentifier) }
-        usleep(3_000_000)   // both ranks reach open(2) of the FIFO and block there
         XCTAssertEqual(ranks.count, 2)
+        for rank in ranks {
+            XCTAssertTrue(waitUntilBlocked(rank), "rank process \(rank) never reached open(2) of the FIFO")
+        }
         if let rank = ranks.last { kill(rank, SIGSEGV) }
         let r = MPI.wait(p, log: out, timeout: 60)
         XCTAssertNotEqual(r.status, 0)

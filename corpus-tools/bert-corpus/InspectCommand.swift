@@ -19,7 +19,7 @@ struct InspectCommand: ParsableCommand {
             [MASK]/random/unchanged shares and [UNK] rate are not computed.
             """)
 
-    @Argument(help: "Shard files, or folders whose .hdf5/.h5 files are all inspected.")
+    @Argument(help: "Shard files, or folders whose .hdf5/.h5/.hdf files are all inspected.")
     var shards: [String]
 
     @Option(help: "vocab.txt the shards were built with: decodes tokens and enables the id, [MASK] and [UNK] checks.")
