@@ -6,6 +6,7 @@
 # manifest check must refuse every mutation). Prints the counts per outcome and lists every hang,
 # signal or unnamed error. Exits non-zero if a verification-on case was not refused.
 #   FUZZ_SHARD_CASES=500 FUZZ_SHARD_SEED=2026 bash jobs/tests/fuzz-shards.sh
+#   FUZZ_SHARD_VLEN=1 ...   the base shard also carries variable-length string attributes (as h5py writes)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
