@@ -156,6 +156,7 @@ public final class CorpusBuilder {
         }
         // Every rank got here, so every shard is written: name them.
         try comm.barrier()
+        let fingerprints = try gatherShardFingerprints()
         for (temporary, path) in pendingShards { try AtomicFile.commit(temporary: temporary, to: path) }
         pendingShards = []
         try comm.barrier()
@@ -163,7 +164,7 @@ public final class CorpusBuilder {
         logger.info("passes 2 and 3: instances and shards done at \(String(format: "%.2f", summary.seconds)) s, peak resident \(Self.peakResidentMB()) MB")
         // Each rank deletes its own work files (freeing large files takes a while: in parallel).
         removeWorkFiles()
-        if comm.isRoot { try writeVocabularyAndManifest(summary) }
+        if comm.isRoot { try writeVocabularyAndManifest(summary, fingerprints: fingerprints) }
         try comm.barrier()
         if comm.isRoot { try? FileManager.default.removeItem(atPath: workDirectory) }
         return summary

@@ -207,24 +207,34 @@ final class HDF5File {
         }
     }
 
-    /// Variable-length UTF-8 strings (what h5py reads back as `str`).
+    /// Fixed-length UTF-8 strings, NUL-padded to the longest value (h5py reads them back as `bytes`).
+    /// Not variable-length: those live in HDF5's global heap, and a damaged global heap can make the
+    /// library loop or crash while reading them; a fixed-length value sits in the attribute itself.
     private func writeStrings(_ name: String, _ values: [String], scalar: Bool, context: HDF5Context) throws {
-        let type = try HDF5File.variableUTF8StringType(context)
+        let bytes = values.map { Array($0.utf8) }
+        let width = max(1, bytes.map(\.count).max() ?? 1)
+        let type = HDF5Handle(try context.check(H5Tcopy(chdf5_c_s1()), "H5Tcopy"), .datatype)
+        try context.check(H5Tset_size(type.id, width), "H5Tset_size")
+        try context.check(H5Tset_strpad(type.id, H5T_STR_NULLPAD), "H5Tset_strpad")
+        try context.check(H5Tset_cset(type.id, H5T_CSET_UTF8), "H5Tset_cset")
         var count = hsize_t(values.count)
         let space = HDF5Handle(try context.check(scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &count, nil), "H5Screate"), .dataspace)
         let attr = HDF5Handle(try context.check(H5Acreate2(id, name, type.id, space.id, chdf5_p_default(), chdf5_p_default()), "H5Acreate2"), .attribute)
-        let cStrings = values.map { strdup($0) }
-        defer { cStrings.forEach { free($0) } }
-        var pointers: [UnsafePointer<CChar>?] = cStrings.map { UnsafePointer($0) }
-        try context.check(H5Awrite(attr.id, type.id, &pointers), "H5Awrite")
+        var packed = [UInt8](repeating: 0, count: width * max(values.count, 1))
+        for (i, value) in bytes.enumerated() { packed.replaceSubrange((i * width)..<(i * width + value.count), with: value) }
+        try context.check(H5Awrite(attr.id, type.id, &packed), "H5Awrite")
     }
 
+    /// Variable-length UTF-8 strings in memory (for reading what h5py and other tools write).
     private static func variableUTF8StringType(_ context: HDF5Context) throws -> HDF5Handle {
         let type = HDF5Handle(try context.check(H5Tcopy(chdf5_c_s1()), "H5Tcopy"), .datatype)
         try context.check(H5Tset_size(type.id, chdf5_variable_size()), "H5Tset_size")
         try context.check(H5Tset_cset(type.id, H5T_CSET_UTF8), "H5Tset_cset")
         return type
     }
+
+    /// Largest string attribute read (64 MiB; ours are a few KiB, source_files of a huge corpus a few MiB).
+    static let maxAttributeBytes = 64 << 20
 
     /// Names of the root group's attributes, in name order.
     func attributeNames() throws -> [String] {
@@ -269,6 +279,9 @@ final class HDF5File {
     }
 
     private func readStrings(attr: HDF5Handle, fileType: HDF5Handle, count: Int, context: HDF5Context) throws -> [String] {
+        guard count >= 0 && count <= Self.maxAttributeBytes / 8 else {
+            throw HDF5Error(path: path, object: context.object, reason: "\(count) strings, more than the \(Self.maxAttributeBytes / 8) accepted")
+        }
         if H5Tis_variable_str(fileType.id) > 0 {
             let memType = try HDF5File.variableUTF8StringType(context)
             var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
@@ -279,6 +292,10 @@ final class HDF5File {
         // Fixed-length strings (numpy "S" arrays from h5py): read the raw bytes, cut at NUL.
         let size = H5Tget_size(fileType.id)
         guard size > 0 else { throw context.failure("H5Tget_size") }
+        // A damaged header can claim any size: refuse more than any attribute of ours could hold.
+        guard size <= Self.maxAttributeBytes / max(count, 1) else {
+            throw HDF5Error(path: path, object: context.object, reason: "string attribute of \(count) × \(size) bytes, more than the \(Self.maxAttributeBytes) accepted")
+        }
         var bytes = [UInt8](repeating: 0, count: size * count)
         try context.check(H5Aread(attr.id, fileType.id, &bytes), "H5Aread")
         return (0..<count).map { i in

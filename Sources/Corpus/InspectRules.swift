@@ -1,5 +1,7 @@
 // What makes a shard row valid (design §2 and Google's create_pretraining_data): each rule has a
-// name that error messages and `bert-corpus inspect` report.
+// name that error messages and `bert-corpus inspect` report. The one validator for every reader:
+// `bert-corpus inspect`, the trainer's check before step 1 and `evaluate` (PretrainingDataset.validateContent),
+// and the writer's own checks (ShardWriter refuses what the layout cannot hold, through `maskedPositionsProblem`).
 //
 //   rule                meaning
 //   layout              datasets, ranks and shapes (checked by ShardReader when opening)
@@ -19,6 +21,8 @@
 // [CLS] and [SEP] ids come from the vocabulary when given; otherwise they are taken from the first
 // instance whose mask, padding and segments are sound (its first and last token), and every other
 // instance must agree.
+
+import Tokenization
 
 public enum ShardRule: String, CaseIterable, Comparable {
     case layout = "layout"
@@ -59,6 +63,13 @@ public struct SpecialTokenIds: Equatable {
     }
 }
 
+extension SpecialTokenIds {
+    /// The ids of `vocabulary` (looked up by name).
+    public init(_ vocabulary: Vocabulary) {
+        self.init(pad: vocabulary.padId, unk: vocabulary.unkId, cls: vocabulary.clsId, sep: vocabulary.sepId, mask: vocabulary.maskId)
+    }
+}
+
 /// Checks rows against the rules. Holds what it learned from the first row when no vocabulary was given.
 public struct ShardValidator {
     public let vocabSize: Int?
@@ -80,10 +91,26 @@ public struct ShardValidator {
         inferredSpecialIds = special == nil
     }
 
-    /// Google's number of predictions: min(P, max(1, round(length × prob))), Python's round (half to even).
+    /// Google's number of predictions: min(P, max(1, round(length × prob))), Python's round (half to
+    /// even); computed in one place, Masking.swift's `numberToPredict`, which the masking itself uses.
     public static func predictionsWanted(length: Int, maskedLMProb: Double, maxPredictions: Int) -> Int {
-        let wanted = (Double(length) * maskedLMProb).rounded(.toNearestOrEven)
-        return min(maxPredictions, max(1, Int(wanted)))
+        numberToPredict(length: length, maskedLMProb: maskedLMProb, maxPredictionsPerSeq: maxPredictions)
+    }
+
+    /// The masked-positions rule on the used slots: strictly ascending, after [CLS] (0 marks padding
+    /// in the layout), inside the real length. Shared with the writer.
+    public static func maskedPositionsProblem<C: Collection>(_ positions: C, length: Int) -> String? where C.Element == Int32 {
+        var previous: Int32 = 0
+        for (k, position) in positions.enumerated() {
+            guard position > previous else {
+                return "masked_lm_positions \(Array(positions)) not strictly ascending after [CLS] at slot \(k)"
+            }
+            guard Int(position) < length else {
+                return "masked position \(position) is padding (real length \(length))"
+            }
+            previous = position
+        }
+        return nil
     }
 
     /// The first rule row `r` of `rows` breaks, or nil. `index` is the row's instance number in the shard.
@@ -142,19 +169,11 @@ public struct ShardValidator {
         }
 
         // masked-positions
-        var previous: Int32 = 0
-        for k in 0..<count {
-            let position = positions[p + k]
-            guard position > previous else {
-                return fail(.maskedPositions, "masked_lm_positions \(Array(positions)) not strictly ascending at slot \(k)")
-            }
-            guard Int(position) < length else {
-                return fail(.maskedPositions, "masked position \(position) is padding (real length \(length))")
-            }
-            guard Int(position) != firstB - 1 && Int(position) != length - 1 else {
-                return fail(.maskedPositions, "masked position \(position) is a [SEP]")
-            }
-            previous = position
+        if let problem = Self.maskedPositionsProblem(positions[p..<(p + count)], length: length) {
+            return fail(.maskedPositions, problem)
+        }
+        for k in 0..<count where Int(positions[p + k]) == firstB - 1 || Int(positions[p + k]) == length - 1 {
+            return fail(.maskedPositions, "masked position \(positions[p + k]) is a [SEP]")
         }
         for k in count..<P where positions[p + k] != 0 || originals[p + k] != 0 {
             return fail(.maskedPositions, "slot \(k) after the last prediction holds position \(positions[p + k]), id \(originals[p + k]) (expected 0, 0)")
@@ -173,12 +192,12 @@ public struct ShardValidator {
         // ids-in-vocab
         let limit = vocabSize.map { Int32(clamping: $0) } ?? Int32.max
         for t in 0..<length where ids[s + t] < 0 || ids[s + t] >= limit {
-            return fail(.idsInVocab, "input_ids[\(t)] = \(ids[s + t]) outside [0, \(vocabSize.map(String.init) ?? "2^31"))")
+            return fail(.idsInVocab, "input_ids[\(t)] = \(ids[s + t]) outside the vocabulary [0, \(vocabSize.map(String.init) ?? "2^31"))")
         }
         for k in 0..<count {
             let original = originals[p + k]
             guard original >= 0 && original < limit else {
-                return fail(.idsInVocab, "masked_lm_ids[\(k)] = \(original) outside [0, \(vocabSize.map(String.init) ?? "2^31"))")
+                return fail(.idsInVocab, "masked_lm_ids[\(k)] = \(original) outside the vocabulary [0, \(vocabSize.map(String.init) ?? "2^31"))")
             }
             guard original != cls! && original != sep! else {
                 return fail(.idsInVocab, "masked_lm_ids[\(k)] = \(original) is [CLS] or [SEP], which are never masked")

@@ -3,6 +3,7 @@
 // few instances decoded with their masked positions marked.
 // Rows are read in blocks of whole chunks (about 1024 rows), so memory stays flat whatever the shard size.
 
+import Distributed
 import Foundation
 import Tokenization
 
@@ -31,6 +32,11 @@ public enum ShardInspector {
     /// Inspects one shard; a shard that cannot be opened is reported as a `layout` violation, not thrown.
     /// `vocabulary`: the one the shard was built with, or nil to check without one.
     public static func inspect(path: String, vocabulary: Vocabulary?, show: Int) -> ShardInspection {
+        // The activity names the shard while HDF5 reads it (a crash or hang in the library is reported with it).
+        RankActivity.during("inspecting shard \(path)") { inspectShard(path: path, vocabulary: vocabulary, show: show) }
+    }
+
+    private static func inspectShard(path: String, vocabulary: Vocabulary?, show: Int) -> ShardInspection {
         let tokens = vocabulary?.tokens
         var result = ShardInspection(path: path)
         func record(_ violation: ShardViolation) {
@@ -41,9 +47,7 @@ public enum ShardInspector {
             result.violationCounts[violation.rule, default: 0] += 1
             if violation.instance != nil { result.invalidInstances += 1 }
         }
-        let special = vocabulary.map {
-            SpecialTokenIds(pad: $0.padId, unk: $0.unkId, cls: $0.clsId, sep: $0.sepId, mask: $0.maskId)
-        }
+        let special = vocabulary.map(SpecialTokenIds.init)
         let tokenizer = vocabulary.map { BertTokenizer(vocabulary: $0) }
 
         let reader: ShardReader

@@ -4,6 +4,7 @@
 // one N, one T, one P); row contents are `ShardValidator`'s business.
 
 import CHDF5
+import Distributed
 import Foundation
 
 public final class ShardReader {
@@ -21,7 +22,19 @@ public final class ShardReader {
     private let datasets: [ShardDataset: HDF5Dataset]
     private let integerTypes: [ShardDataset: HDF5IntegerType]
 
-    public init(path: String) throws {
+    /// Widest rows accepted (a damaged header can claim any shape; BERT uses T ≤ 512, P ≤ 80).
+    public static let maxRowWidth = 1 << 16
+
+    /// Opens and checks the layout. The rank's activity names the file meanwhile, so that a crash or
+    /// a hang inside HDF5 is reported with it (FatalSignals, the stall watchdog).
+    public convenience init(path: String) throws {
+        let previous = RankActivity.current
+        RankActivity.set("opening shard \(path)")
+        defer { RankActivity.set(previous) }
+        try self.init(opening: path)
+    }
+
+    private init(opening path: String) throws {
         self.path = path
         let file: HDF5File
         do {
@@ -67,6 +80,9 @@ public final class ShardReader {
         maxPredictions = p!
         guard maxSeqLength >= 1 else {
             throw ShardError(path: path, location: "dataset input_ids", reason: "max_seq_length (second dimension) is 0")
+        }
+        guard maxSeqLength <= Self.maxRowWidth && maxPredictions <= Self.maxRowWidth else {
+            throw ShardError(path: path, location: "dataset input_ids", reason: "rows of \(maxSeqLength) tokens and \(maxPredictions) predictions, more than the \(Self.maxRowWidth) accepted")
         }
         self.datasets = datasets
         integerTypes = types

@@ -226,13 +226,10 @@ public final class ShardWriter {
         guard positions.count <= maxPredictions else {
             throw fail("\(positions.count) predictions, at most \(maxPredictions) (max_predictions_per_seq)")
         }
-        var previous: Int32 = 0
-        for position in positions {
-            // 0 marks padding in the layout, so position 0 ([CLS]) cannot be a prediction.
-            guard position > previous && Int(position) < length else {
-                throw fail("masked positions \(Array(positions)) must ascend strictly within 1..<\(length)")
-            }
-            previous = position
+        // The validator's masked-positions rule (InspectRules.swift): 0 marks padding in the layout,
+        // so position 0 ([CLS]) cannot be a prediction.
+        if let problem = ShardValidator.maskedPositionsProblem(positions, length: length) {
+            throw fail("rule \(ShardRule.maskedPositions.rawValue): \(problem)")
         }
         guard nextSentenceLabel == 0 || nextSentenceLabel == 1 else {
             throw fail("next sentence label \(nextSentenceLabel), expected 0 or 1")

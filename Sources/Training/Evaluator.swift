@@ -4,6 +4,7 @@
 // Rank r takes the instances r, r+R, r+2R, … in batches of up to b (the last batch may be short).
 
 import BERT
+import Corpus
 import Distributed
 import Foundation
 
@@ -32,6 +33,17 @@ public struct EvaluationResult: Equatable, Sendable {
 }
 
 public enum Evaluator {
+    /// What `evaluate` checks before the first batch: there is something to evaluate, and this rank's
+    /// share of the shards (r, r+R, …) passes the validator every reader uses (the rules of `bert-corpus inspect`).
+    public static func validate(_ dataset: PretrainingDataset, vocabSize: Int, special: SpecialTokenIds?,
+                                communicator: Communicator) throws {
+        guard dataset.count > 0 else {
+            throw TrainingError.badShard(path: dataset.paths.joined(separator: ", "), reason: "no instances: nothing to evaluate")
+        }
+        try dataset.validateContent(shardNumbers: Array(stride(from: communicator.rank, to: dataset.paths.count, by: communicator.size)),
+                                    vocabSize: vocabSize, special: special)
+    }
+
     /// Evaluates `model` on every instance of `dataset`, sharing the work over the ranks of `communicator`.
     public static func evaluate(model: BertForPreTraining, dataset: PretrainingDataset, batch: PretrainingBatch,
                                 communicator: Communicator, progress: ProgressMeter? = nil) throws -> EvaluationResult {

@@ -3,6 +3,7 @@
 // checks every rank runs before step 1.
 
 import Corpus
+import Distributed
 import Foundation
 
 public final class PretrainingDataset {
@@ -79,56 +80,38 @@ public final class PretrainingDataset {
     public func instance(_ i: Int) throws -> PretrainingInstance {
         let (shard, row) = index.locate(i)
         do { return try reader(shard).instance(row) } catch let e as TrainingError { throw e } catch {
-            throw TrainingError.badShard(path: paths[shard], reason: "row \(row): \(error)")
+            throw TrainingError.badShard(path: paths[shard], reason: "instance \(row): \(error)")
         }
     }
 
     /// Reads every row of the shards numbered `shardNumbers` (in blocks of whole HDF5 chunks) and checks
-    /// token ids, segment ids, lengths, masked positions and labels against the model (each rank checks
-    /// its own share of the shards before step 1).
-    public func validateContent(shardNumbers: [Int], vocabSize: Int) throws {
+    /// them with the one validator of every reader (`ShardValidator`, the rules `bert-corpus inspect`
+    /// reports), ids against `vocabSize` (the model's) and the shard's own recorded settings (masked_lm_prob,
+    /// whole-word masking). Each rank checks its own share before step 1 (train) or before the first
+    /// batch (evaluate). `special`: [CLS]/[SEP] ids from the vocabulary (nil: taken from each shard's first instance).
+    /// Errors name the shard file, the instance and the rule.
+    public func validateContent(shardNumbers: [Int], vocabSize: Int, special: SpecialTokenIds? = nil) throws {
         for s in shardNumbers {
             let reader = try PretrainingDataset.openShard(paths[s])
-            let T = reader.maxSeqLength, P = reader.maxPredictions
-            let block = max(reader.chunkRows ?? 256, 1)
-            var rows = ShardRows(count: 0, maxSeqLength: T, maxPredictions: P)
-            for first in stride(from: 0, to: reader.count, by: block) {
-                let range = first..<min(first + block, reader.count)
-                do { try reader.readRows(range, into: &rows) } catch {
-                    throw TrainingError.badShard(path: reader.path, reason: "rows \(range): \(error)")
-                }
-                for k in 0..<range.count {
-                    if let reason = PretrainingDataset.problem(in: rows, row: k, vocabSize: vocabSize) {
-                        throw TrainingError.badShard(path: reader.path, reason: "instance \(first + k): \(reason)")
+            try RankActivity.during("checking shard \(reader.path)") {
+                let metadata = reader.metadata
+                var validator = ShardValidator(special: special, vocabSize: vocabSize, maskedLMProb: metadata.maskedLMProb,
+                                               wholeWordMask: metadata.wholeWordMask)
+                let T = reader.maxSeqLength, P = reader.maxPredictions
+                let block = max(reader.chunkRows ?? 256, 1)
+                var rows = ShardRows(count: 0, maxSeqLength: T, maxPredictions: P)
+                for first in stride(from: 0, to: reader.count, by: block) {
+                    let range = first..<min(first + block, reader.count)
+                    do { try reader.readRows(range, into: &rows) } catch {
+                        throw TrainingError.badShard(path: reader.path, reason: "instances \(range.lowerBound)..<\(range.upperBound): \(error)")
+                    }
+                    for k in 0..<range.count {
+                        if let violation = validator.check(rows, row: k, index: first + k, path: reader.path) {
+                            throw TrainingError.badShard(path: reader.path, reason: "instance \(first + k): rule \(violation.rule.rawValue): \(violation.detail)")
+                        }
                     }
                 }
             }
         }
-    }
-
-    /// What is wrong with row `k` of `rows`, or nil.
-    static func problem(in rows: ShardRows, row k: Int, vocabSize: Int) -> String? {
-        let T = rows.maxSeqLength, P = rows.maxPredictions
-        var length = 0
-        for t in 0..<T {
-            let id = rows.inputIds[k * T + t], mask = rows.inputMask[k * T + t], segment = rows.segmentIds[k * T + t]
-            if id < 0 || Int(id) >= vocabSize { return "token id \(id) at position \(t) is outside the vocabulary (size \(vocabSize))" }
-            if segment != 0 && segment != 1 { return "segment id \(segment) at position \(t) (expected 0 or 1)" }
-            if mask != 0 && mask != 1 { return "input_mask \(mask) at position \(t) (expected 0 or 1)" }
-            if mask == 1 {
-                if t != length { return "input_mask has a gap before position \(t)" }
-                length += 1
-            }
-        }
-        if length < 2 { return "only \(length) real tokens" }
-        for p in 0..<P {
-            let position = rows.maskedPositions[k * P + p], id = rows.maskedIds[k * P + p]
-            if position == 0 { continue }   // padding slot
-            if position < 0 || Int(position) >= length { return "masked position \(position) outside 1..<\(length)" }
-            if id < 0 || Int(id) >= vocabSize { return "masked_lm_id \(id) is outside the vocabulary (size \(vocabSize))" }
-        }
-        let label = rows.nextSentenceLabels[k]
-        if label != 0 && label != 1 { return "next_sentence_label \(label) (expected 0 or 1)" }
-        return nil
     }
 }

@@ -81,6 +81,7 @@ public final class Trainer {
             saved.dropoutStates = nil
             saved.format = TrainerState.formatVersion
             saved.ranks = communicator.size
+            options.verifyShards = commandLine.verifyShards
             resumed = saved
         }
         self.options = options
@@ -89,9 +90,11 @@ public final class Trainer {
         let vocabPath = options.vocab ?? Trainer.besideShards(options.data, "vocab.txt")
         self.vocabPath = vocabPath
         var vocabSize: Int? = nil
+        var special: SpecialTokenIds? = nil   // [CLS]/[SEP]/… by name, for the shard checks
         if let vocabPath {
             let vocab = try Vocabulary(path: vocabPath)
             vocabSize = vocab.count
+            special = SpecialTokenIds(vocab)
             vocabSHA256 = try SHA256.hex(ofFile: vocabPath)
         } else {
             vocabSHA256 = nil
@@ -122,16 +125,19 @@ public final class Trainer {
         // Data: every rank opens every shard (each rank reads part of every global batch).
         let trainPaths = try ShardFiles.list(in: options.data, containing: "training")
         guard !trainPaths.isEmpty else { throw TrainingError.noShards(directory: options.data, pattern: "training") }
+        let evalPaths = options.skipEval ? [] : try options.evalData.map { try ShardFiles.expand($0) } ?? ShardFiles.list(in: options.data, containing: "test")
+        if options.verifyShards ?? true {
+            try ShardVerification.verify(trainPaths + evalPaths, communicator: communicator) { if communicator.isRoot { logger.info("\($0)") } }
+        }
         trainData = try PretrainingDataset(paths: trainPaths, maxPositions: config.maxPositionEmbeddings, vocabSHA256: vocabSHA256)
-        let evalPaths = try ShardFiles.list(in: options.evalData ?? options.data, containing: options.evalData == nil ? "test" : "")
-        evalData = options.skipEval || evalPaths.isEmpty ? nil
+        evalData = evalPaths.isEmpty ? nil
             : try PretrainingDataset(paths: evalPaths, maxPositions: config.maxPositionEmbeddings, vocabSHA256: vocabSHA256)
         // Each rank checks the content of its share of the shards before step 1.
         let myShards = Array(stride(from: communicator.rank, to: trainPaths.count, by: communicator.size))
-        try trainData.validateContent(shardNumbers: myShards, vocabSize: config.vocabSize)
+        try trainData.validateContent(shardNumbers: myShards, vocabSize: config.vocabSize, special: special)
         if let evalData {
             try evalData.validateContent(shardNumbers: Array(stride(from: communicator.rank, to: evalData.paths.count, by: communicator.size)),
-                                         vocabSize: config.vocabSize)
+                                         vocabSize: config.vocabSize, special: special)
         }
 
         plan = DataPlan(instanceCount: trainData.count, batchSize: options.batchSize, ranks: communicator.size,

@@ -75,12 +75,21 @@ public struct TrainerState: Codable, Equatable, Sendable {
     }
 
     public static func decode(json: Data) throws -> TrainerState {
-        let state = try JSONDecoder().decode(TrainerState.self, from: json)
+        let state = try JSONDecoder().decode(TrainerState.self, from: upgraded(json))
         guard readableFormats.contains(state.format) else {
             throw TrainingError.badCheckpoint(path: CheckpointDirectory.stateFile,
                                               reason: "trainer-state format \(state.format), this build reads \(readableFormats.lowerBound)–\(formatVersion)")
         }
         return state
+    }
+
+    /// Format-1 states wrote `options.evalData` as one path; it is a list of paths now.
+    static func upgraded(_ json: Data) -> Data {
+        guard var object = try? JSONSerialization.jsonObject(with: json) as? [String: Any],
+              var options = object["options"] as? [String: Any], let path = options["evalData"] as? String else { return json }
+        options["evalData"] = [path]
+        object["options"] = options
+        return (try? JSONSerialization.data(withJSONObject: object)) ?? json
     }
 
     public static func load(checkpoint dir: String) throws -> TrainerState {

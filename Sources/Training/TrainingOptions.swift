@@ -22,8 +22,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var config: String = "bert-base"
     /// Directory of `*training*` shards.
     public var data: String = ""
-    /// Held-out shards; nil = the `*test*` shards beside the training ones.
-    public var evalData: String? = nil
+    /// Held-out shard files or directories (a directory: its `*test*` shards, or all its shards when it
+    /// has none); nil = the `*test*` shards beside the training ones.
+    public var evalData: [String]? = nil
     public var output: String = "run"
     /// vocab.txt; nil = the vocab.txt beside the shards (if any).
     public var vocab: String? = nil
@@ -57,6 +58,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var checkParameterSync: Bool = false
     /// Debug / tests: stop (with a checkpoint) after this many optimizer steps in total.
     public var stopAfterSteps: Int? = nil
+    /// Check every shard against the manifest.json beside it before HDF5 opens it (ShardVerification);
+    /// nil means on (optional so that options saved before the setting existed still load).
+    public var verifyShards: Bool? = nil
     /// Skip the held-out evaluation at the end of each epoch.
     public var skipEval: Bool = false
 

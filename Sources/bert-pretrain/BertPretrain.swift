@@ -2,6 +2,7 @@
 // Each subcommand lives in its own file.
 
 import ArgumentParser
+import Distributed
 
 @main
 struct BertPretrain: ParsableCommand {
@@ -10,4 +11,10 @@ struct BertPretrain: ParsableCommand {
         abstract: "Pretrain BERT (masked LM + next sentence) on every MPI rank, all-reducing gradients each step.",
         subcommands: [TrainCommand.self, EvaluateCommand.self, BenchCommand.self],
         defaultSubcommand: TrainCommand.self)
+
+    /// Every subcommand: a fatal signal names what the process was doing (FatalSignals.swift).
+    static func main() {
+        FatalSignals.install()
+        main(nil)
+    }
 }

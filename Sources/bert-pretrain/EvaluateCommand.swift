@@ -4,9 +4,11 @@
 
 import ArgumentParser
 import BERT
+import Corpus
 import Distributed
 import Foundation
 import Logging
+import Tokenization
 import Training
 
 struct EvaluateCommand: ParsableCommand {
@@ -27,6 +29,9 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Sequences per forward pass (per rank).")
     var batchSize: Int = 32
 
+    @Flag(inversion: .prefixedNo, help: "Check every shard's size and SHA-256 against the manifest.json beside it before opening it.")
+    var verifyShards = true
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -45,8 +50,16 @@ struct EvaluateCommand: ParsableCommand {
         do {
             BLASThreads.configure(requested: threads, localRanks: world.localSize, logger: logger)
             let config = try Checkpoint.config(in: checkpoint)
-            let dataset = try PretrainingDataset(paths: try ShardFiles.expand(data), maxPositions: config.maxPositionEmbeddings,
+            let paths = try ShardFiles.expand(data)
+            if verifyShards {
+                try ShardVerification.verify(paths, communicator: world) { if world.isRoot { logger.info("\($0)") } }
+            }
+            let dataset = try PretrainingDataset(paths: paths, maxPositions: config.maxPositionEmbeddings,
                                                  vocabSHA256: nil)
+            // [CLS]/[SEP] by name when the checkpoint carries its vocab.txt (else taken from each shard's first instance).
+            let vocabPath = (checkpoint as NSString).appendingPathComponent("vocab.txt")
+            let special = FileManager.default.fileExists(atPath: vocabPath) ? SpecialTokenIds(try Vocabulary(path: vocabPath)) : nil
+            try Evaluator.validate(dataset, vocabSize: config.vocabSize, special: special, communicator: world)
             let model = try BertForPreTraining(config: config, maxBatch: batchSize, maxSeqLength: dataset.maxSeqLength,
                                                maxPredictions: dataset.maxPredictions)
             _ = try Checkpoint.load(from: checkpoint, into: model.parameters, layout: model.layout, seed: 0,

@@ -30,8 +30,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Directory of training shards (every *training*.hdf5 in it).")
     var data: String?
 
-    @Option(help: "Held-out shards directory (all its .hdf5 files). Default: the *test* shards beside the training ones.")
-    var evalData: String?
+    @Option(parsing: .upToNextOption, help: "Held-out shard files or directories (a directory: its *test* shards, or all its shards if it has none). Default: the *test* shards beside the training ones.")
+    var evalData: [String] = []
+
+    @Flag(inversion: .prefixedNo, help: "Check every shard's size and SHA-256 against the manifest.json beside it before opening it.")
+    var verifyShards = true
 
     @Option(help: "Output directory (checkpoints, metrics.csv, loss.svg).")
     var output: String = "run"
@@ -147,7 +150,7 @@ struct TrainCommand: ParsableCommand {
 
     var options: TrainingOptions {
         var o = TrainingOptions()
-        o.config = config; o.data = data ?? ""; o.evalData = evalData; o.output = output; o.vocab = vocab
+        o.config = config; o.data = data ?? ""; o.evalData = evalData.isEmpty ? nil : evalData; o.verifyShards = verifyShards; o.output = output; o.vocab = vocab
         o.epochs = epochs; o.batchSize = batchSize ?? o.batchSize; o.accumulationSteps = accumulationSteps ?? o.accumulationSteps
         o.learningRate = lr; o.warmupProportion = warmupProportion; o.warmupSteps = warmupSteps
         o.schedule = schedule; o.optimizer = optimizer; o.weightDecay = weightDecay; o.maxGradNorm = maxGradNorm

@@ -180,9 +180,9 @@ final class ShardTests: XCTestCase {
         cases.append(("9 tokens", i))
         i = good; i.segmentIds = [0, 0, 0, 1]; cases.append(("4 segment ids", i))
         i = good; i.maskedPositions = [1, 2, 3]; i.maskedIds = [5, 3, 6]; cases.append(("3 predictions", i))
-        i = good; i.maskedPositions = [3, 1]; cases.append(("must ascend", i))
-        i = good; i.maskedPositions = [0, 1]; cases.append(("must ascend", i))
-        i = good; i.maskedPositions = [1, 5]; cases.append(("must ascend", i))
+        i = good; i.maskedPositions = [3, 1]; cases.append(("rule masked-positions", i))
+        i = good; i.maskedPositions = [0, 1]; cases.append(("rule masked-positions", i))
+        i = good; i.maskedPositions = [1, 5]; cases.append(("rule masked-positions", i))
         i = good; i.maskedIds = [5]; cases.append(("masked ids", i))
         i = good; i.nextSentenceLabel = 2; cases.append(("next sentence label", i))
         for (expected, instance) in cases {

@@ -44,7 +44,7 @@ final class DatasetTests: XCTestCase {
             let message = "\(error)"
             XCTAssertTrue(message.contains("part-00001-training.hdf5"), message)
             XCTAssertTrue(message.contains("instance 5"), message)
-            XCTAssertTrue(message.contains("token id 107 at position 1 is outside the vocabulary (size 100)"), message)
+            XCTAssertTrue(message.contains("rule ids-in-vocab: input_ids[1] = 107 outside the vocabulary [0, 100)"), message)
         }
     }
 

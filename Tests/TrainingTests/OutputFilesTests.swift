@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
@@ -125,6 +126,12 @@ final class OutputFilesTests: XCTestCase {
         same.dropoutStates = nil
         same.format = s.format
         XCTAssertEqual(same, s)
+        // Format 1 wrote --eval-data as one path; it reads back as a list of one.
+        var options = object["options"] as! [String: Any]
+        options["evalData"] = "/data/held-out"
+        object["options"] = options
+        let withEval = try TrainerState.decode(json: try JSONSerialization.data(withJSONObject: object))
+        XCTAssertEqual(withEval.options.evalData, ["/data/held-out"])
     }
 
     func makeCheckpoint(_ name: String, step: Int?) throws {

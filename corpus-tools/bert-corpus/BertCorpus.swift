@@ -2,6 +2,7 @@
 // Each subcommand lives in its own file.
 
 import ArgumentParser
+import Distributed
 
 @main
 struct BertCorpus: ParsableCommand {
@@ -9,4 +10,10 @@ struct BertCorpus: ParsableCommand {
         commandName: "bert-corpus",
         abstract: "Turn raw text into BERT pretraining shards: learn a WordPiece vocabulary, tokenize, build and inspect HDF5 shards.",
         subcommands: [VocabCommand.self, TokenizeCommand.self, BuildCommand.self, InspectCommand.self])
+
+    /// Every subcommand: a fatal signal names what the process was doing (FatalSignals.swift).
+    static func main() {
+        FatalSignals.install()
+        main(nil)
+    }
 }

@@ -19,7 +19,7 @@ struct InspectCommand: ParsableCommand {
             [MASK]/random/unchanged shares and [UNK] rate are not computed.
             """)
 
-    @Argument(help: "Shard files, or folders whose .hdf5/.h5 files are all inspected.")
+    @Argument(help: "Shard files, or folders whose .hdf5/.h5/.hdf files are all inspected.")
     var shards: [String]
 
     @Option(help: "vocab.txt the shards were built with: decodes tokens and enables the id, [MASK] and [UNK] checks.")
@@ -27,6 +27,9 @@ struct InspectCommand: ParsableCommand {
 
     @Option(help: "Decoded instances to show per shard.")
     var show: Int = 3
+
+    @Flag(inversion: .prefixedNo, help: "Check every shard's size and SHA-256 against the manifest.json beside it before opening it.")
+    var verifyShards = true
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
@@ -38,7 +41,11 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         let vocabulary = try vocab.map { try Vocabulary(path: $0) }
-        let paths = try expand(shards)
+        let paths = try ShardFiles.expand(shards, preferTest: false)
+        if verifyShards {
+            // Before HDF5 opens any of them: a damaged file can make the library loop or crash.
+            try ShardVerification.verify(paths, communicator: nil) { FileHandle.standardError.write(Data("info: \($0)\n".utf8)) }
+        }
         var total = ShardStatistics()
         var inspections: [ShardInspection] = []
         for path in paths {
@@ -65,24 +72,6 @@ struct InspectCommand: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(invalid.count) of \(paths.count) shards are invalid\n".utf8))
             throw ExitCode(1)
         }
-    }
-
-    /// Files as given; folders expanded to their .hdf5/.h5 files in sorted order.
-    private func expand(_ paths: [String]) throws -> [String] {
-        var result: [String] = []
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw ValidationError("\(path): no such file or folder")
-            }
-            guard isDirectory.boolValue else { result.append(path); continue }
-            let names = try FileManager.default.contentsOfDirectory(atPath: path)
-                .filter { !$0.hasPrefix(".") && ($0.hasSuffix(".hdf5") || $0.hasSuffix(".h5")) }
-                .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            guard !names.isEmpty else { throw ValidationError("\(path): no .hdf5 or .h5 files in this folder") }
-            result += names.map { (path as NSString).appendingPathComponent($0) }
-        }
-        return result
     }
 
     private func printText(_ s: ShardInspection) {
