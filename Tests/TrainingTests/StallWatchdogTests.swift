@@ -82,14 +82,23 @@ final class StallWatchdogTests: XCTestCase {
     /// SIGSTOP of rank 1 mid-training: rank 0's watchdog ends the job (non-zero) within seconds, naming rank 1
     /// and the step rank 0 is stuck in (one past the last metrics row it wrote); nothing is left running.
     func testStoppedRankEndsTheJobNamingIt() throws {
+        try stopRankAndExpectTheWatchdog(ranks: 2, stopped: 1)
+    }
+
+    /// The same with 3 ranks, stopping the middle one: whichever rank reports names rank 1 alone.
+    func testStoppedRankAmongThreeIsTheOneNamed() throws {
+        try stopRankAndExpectTheWatchdog(ranks: 3, stopped: 1)
+    }
+
+    func stopRankAndExpectTheWatchdog(ranks: Int, stopped: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let corpus = try TinyCorpus(trainingShards: [40, 24], testShards: [])
         let out = corpus.root + "/run"
         let args = ["--config", corpus.config, "--data", corpus.data, "--output", out, "--batch-size", "4", "--epochs", "400",
                     "--log-every-steps", "1", "--skip-eval", "--stall-timeout", "4"]
-        let p = try MPI.start(ranks: 2, args, log: out + "-log")
-        var stoppedRank: Int32? = nil
+        let p = try MPI.start(ranks: ranks, args, log: out + "-log")
+        var stoppedPid: Int32? = nil
         defer {
-            if let pid = stoppedRank, isAlive(pid) { kill(pid, SIGCONT); kill(pid, SIGKILL) }
+            if let pid = stoppedPid, isAlive(pid) { kill(pid, SIGCONT); kill(pid, SIGKILL) }
             if p.isRunning { p.interrupt() }
         }
         let deadline = Date().addingTimeInterval(120)
@@ -97,28 +106,37 @@ final class StallWatchdogTests: XCTestCase {
             if let rows = try? readMetrics(out + "/metrics.csv"), rows.count >= 5 { break }
             usleep(50_000)
         }
-        guard let rank1 = pid(ofRank: 1, mpirun: p) else { return XCTFail("rank 1's process not found") }
-        kill(rank1, SIGSTOP)
-        stoppedRank = rank1
+        guard let pid = pid(ofRank: stopped, mpirun: p) else { return XCTFail("rank \(stopped)'s process not found", file: file, line: line) }
+        kill(pid, SIGSTOP)
+        stoppedPid = pid
         let stoppedAt = Date()
-        let r = MPI.wait(p, log: out + "-log", timeout: 90)
+        let r = MPI.wait(p, log: out + "-log", timeout: 90, file: file, line: line)
         let took = Date().timeIntervalSince(stoppedAt)
-        XCTAssertNotEqual(r.status, 0, "a stalled job must fail so that it is requeued:\n\(r.stderr)")
-        XCTAssertLessThan(took, 60, "ended \(took) s after the stop")
-        XCTAssertGreaterThanOrEqual(took, 4, "not before the stall timeout")
-        let line = r.stderr.split(separator: "\n").first { $0.contains("[rank 0/2] no progress for") }.map(String.init) ?? ""
-        let pattern = try NSRegularExpression(pattern: #"no progress for \d+ s at step (\d+): waiting for rank\(s\) 1 \(last seen at step (\d+), phase [^)]+\)"#)
-        guard let m = pattern.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)),
-              let k = Int(line[Range(m.range(at: 1), in: line)!]), let seen = Int(line[Range(m.range(at: 2), in: line)!]) else {
-            return XCTFail("no watchdog message naming rank 1:\n\(r.stderr)")
-        }
+        XCTAssertNotEqual(r.status, 0, "a stalled job must fail so that it is requeued:\n\(r.stderr)", file: file, line: line)
+        XCTAssertLessThan(took, 60, "ended \(took) s after the stop", file: file, line: line)
+        XCTAssertGreaterThanOrEqual(took, 4, "not before the stall timeout", file: file, line: line)
+        let lines = r.stderr.split(separator: "\n").map(String.init).filter { $0.contains("no progress for") }
+        XCTAssertFalse(lines.isEmpty, "no watchdog message:\n\(r.stderr)", file: file, line: line)
         let lastRow = try readMetrics(out + "/metrics.csv").compactMap { Int($0["step"] ?? "") }.last ?? -1
-        XCTAssertEqual(k, lastRow + 1, "rank 0 is stuck in the step after its last metrics row: \(line)")
-        XCTAssertTrue(seen == k || seen == k - 1, "rank 1 was last seen at step \(seen), rank 0 waits in step \(k)")
+        let pattern = try NSRegularExpression(pattern: #"^error: \[rank (\d+)/\#(ranks)\] no progress for \d+ s at step (\d+): "#
+                                              + #"waiting for rank\(s\) \#(stopped) \(last seen at step (\d+), phase [^)]+\)$"#)
+        for text in lines {
+            guard let m = pattern.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) else {
+                XCTFail("the message must name rank \(stopped) alone: \(text)\n\(r.stderr)", file: file, line: line)
+                continue
+            }
+            let number = { (i: Int) in Int(text[Range(m.range(at: i), in: text)!])! }
+            let (reporter, k, seen) = (number(1), number(2), number(3))
+            XCTAssertNotEqual(reporter, stopped, file: file, line: line)
+            // Rank 0 writes a metrics row after each step, so it waits in the step after its last row.
+            if reporter == 0 { XCTAssertEqual(k, lastRow + 1, "rank 0's step: \(text)", file: file, line: line) }
+            XCTAssertTrue(seen == k || seen == k - 1, "rank \(stopped) last seen at step \(seen), rank \(reporter) waits in step \(k)",
+                          file: file, line: line)
+        }
         // mpirun ended every rank, the stopped one included (give the kernel a moment to reap it).
         let gone = Date().addingTimeInterval(10)
-        while isAlive(rank1) && Date() < gone { usleep(50_000) }
-        XCTAssertFalse(isAlive(rank1), "the stopped rank outlived the job")
+        while isAlive(pid) && Date() < gone { usleep(50_000) }
+        XCTAssertFalse(isAlive(pid), "the stopped rank outlived the job", file: file, line: line)
     }
 
     /// One rank (np = 1) stuck opening a shard that never opens (a FIFO nobody writes, like a hung file
