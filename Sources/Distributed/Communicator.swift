@@ -5,6 +5,10 @@
 // Errors that must end the job (a bad shard on one rank, a NaN) go through
 // `abort(_:)`, which prints the message tagged with the rank and calls
 // MPI_Abort, so the other ranks never hang in a collective.
+//
+// Every collective is started non-blocking and completed in `complete`: plainly (MPI_Wait), or, once
+// `startProgressExchange()` has run (the stall watchdog), by testing it while draining the messages that
+// say where the other ranks are (see RankProgress).
 
 import CMPI
 
@@ -35,8 +39,12 @@ public enum ReduceOp: Sendable {
 /// pieces of other work to let MPI progress it, and `wait()` before using the buffer.
 public final class PendingReduction {
     var request: MPI_Request?
+    let progress: RankProgress?
 
-    init(request: MPI_Request?) { self.request = request }
+    init(request: MPI_Request?, progress: RankProgress?) {
+        self.request = request
+        self.progress = progress
+    }
 
     /// Drives progress; true once the reduction has completed.
     @discardableResult
@@ -48,7 +56,7 @@ public final class PendingReduction {
 
     /// Blocks until the reduction has completed.
     public func wait() {
-        MPI_Wait(&request, cmpi_status_ignore())
+        if let progress { _ = progress.wait(&request) } else { MPI_Wait(&request, cmpi_status_ignore()) }
     }
 }
 
@@ -60,6 +68,8 @@ public final class Communicator: @unchecked Sendable {
     public let localSize: Int
 
     private let comm: MPI_Comm?
+    /// Where every rank is, for the stall watchdog (nil until `startProgressExchange()`).
+    public private(set) var progress: RankProgress?
 
     nonisolated(unsafe) private static var shared: Communicator?
 
@@ -111,8 +121,30 @@ public final class Communicator: @unchecked Sendable {
         if rc != cmpi_success() { throw MPIError(call: call, code: rc) }
     }
 
+    /// Starts exchanging progress with the other ranks (collective; main thread, once). From then on every
+    /// wait in a collective keeps `progress` current.
+    @discardableResult
+    public func startProgressExchange() -> RankProgress {
+        if let progress { return progress }
+        let p = RankProgress(world: comm, rank: rank, size: size)
+        progress = p
+        return p
+    }
+
+    /// Completes the non-blocking collective `request` started by `call` (`rc` is its start's return code).
+    private func complete(_ rc: Int32, _ request: inout MPI_Request?, _ call: String) throws {
+        try check(rc, call)
+        if let progress {
+            try check(progress.wait(&request), call)
+        } else {
+            try check(MPI_Wait(&request, cmpi_status_ignore()), call)
+        }
+    }
+
     public func barrier() throws {
-        try check(MPI_Barrier(comm), "MPI_Barrier")
+        guard size > 1 else { return }
+        var request: MPI_Request? = cmpi_request_null()
+        try complete(MPI_Ibarrier(comm, &request), &request, "MPI_Ibarrier")
     }
 
     // MARK: All-reduce
@@ -120,14 +152,16 @@ public final class Communicator: @unchecked Sendable {
     /// Sums (or max/min) `buffer` element-wise over all ranks, in place.
     public func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp = .sum) throws {
         guard size > 1, let base = buffer.baseAddress, buffer.count > 0 else { return }
-        try check(MPI_Allreduce(cmpi_in_place(), base, Int32(buffer.count), cmpi_float(), op.handle, comm),
-                  "MPI_Allreduce(float × \(buffer.count))")
+        var request: MPI_Request? = cmpi_request_null()
+        try complete(MPI_Iallreduce(cmpi_in_place(), base, Int32(buffer.count), cmpi_float(), op.handle, comm, &request),
+                     &request, "MPI_Iallreduce(float × \(buffer.count))")
     }
 
     public func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, op: ReduceOp = .sum) throws {
         guard size > 1, let base = buffer.baseAddress, buffer.count > 0 else { return }
-        try check(MPI_Allreduce(cmpi_in_place(), base, Int32(buffer.count), cmpi_double(), op.handle, comm),
-                  "MPI_Allreduce(double × \(buffer.count))")
+        var request: MPI_Request? = cmpi_request_null()
+        try complete(MPI_Iallreduce(cmpi_in_place(), base, Int32(buffer.count), cmpi_double(), op.handle, comm, &request),
+                     &request, "MPI_Iallreduce(double × \(buffer.count))")
     }
 
     public func allReduce(_ values: inout [Double], op: ReduceOp = .sum) throws {
@@ -137,10 +171,11 @@ public final class Communicator: @unchecked Sendable {
     public func allReduce(_ values: inout [Int64], op: ReduceOp = .sum) throws {
         guard size > 1, !values.isEmpty else { return }
         let n = Int32(values.count)
-        let rc = values.withUnsafeMutableBufferPointer {
-            MPI_Allreduce(cmpi_in_place(), $0.baseAddress, n, cmpi_int64(), op.handle, comm)
+        try values.withUnsafeMutableBufferPointer {
+            var request: MPI_Request? = cmpi_request_null()
+            try complete(MPI_Iallreduce(cmpi_in_place(), $0.baseAddress, n, cmpi_int64(), op.handle, comm, &request),
+                         &request, "MPI_Iallreduce(int64 × \(n))")
         }
-        try check(rc, "MPI_Allreduce(int64 × \(n))")
     }
 
     public func allReduce(_ value: Double, op: ReduceOp = .sum) throws -> Double {
@@ -162,7 +197,7 @@ public final class Communicator: @unchecked Sendable {
         var request: MPI_Request? = cmpi_request_null()
         try check(MPI_Iallreduce(cmpi_in_place(), base, Int32(buffer.count), cmpi_float(), cmpi_sum(), comm, &request),
                   "MPI_Iallreduce(float × \(buffer.count))")
-        return PendingReduction(request: request)
+        return PendingReduction(request: request, progress: progress)
     }
 
     // MARK: Broadcast and gather
@@ -173,7 +208,8 @@ public final class Communicator: @unchecked Sendable {
         var offset = 0
         while offset < buffer.count {
             let n = min(buffer.count - offset, 1 << 30)
-            try check(MPI_Bcast(base + offset, Int32(n), cmpi_float(), Int32(root), comm), "MPI_Bcast(float × \(n))")
+            var request: MPI_Request? = cmpi_request_null()
+            try complete(MPI_Ibcast(base + offset, Int32(n), cmpi_float(), Int32(root), comm, &request), &request, "MPI_Ibcast(float × \(n))")
             offset += n
         }
     }
@@ -183,12 +219,14 @@ public final class Communicator: @unchecked Sendable {
         guard size > 1 else { return bytes }
         var count = [Int64(rank == root ? bytes.count : 0)]
         try count.withUnsafeMutableBufferPointer {
-            try check(MPI_Bcast($0.baseAddress, 1, cmpi_int64(), Int32(root), comm), "MPI_Bcast(length)")
+            var request: MPI_Request? = cmpi_request_null()
+            try complete(MPI_Ibcast($0.baseAddress, 1, cmpi_int64(), Int32(root), comm, &request), &request, "MPI_Ibcast(length)")
         }
         var out = rank == root ? bytes : [UInt8](repeating: 0, count: Int(count[0]))
         if !out.isEmpty {
             try out.withUnsafeMutableBufferPointer {
-                try check(MPI_Bcast($0.baseAddress, Int32($0.count), cmpi_uint8(), Int32(root), comm), "MPI_Bcast(bytes)")
+                var request: MPI_Request? = cmpi_request_null()
+                try complete(MPI_Ibcast($0.baseAddress, Int32($0.count), cmpi_uint8(), Int32(root), comm, &request), &request, "MPI_Ibcast(bytes)")
             }
         }
         return out
@@ -203,10 +241,11 @@ public final class Communicator: @unchecked Sendable {
         var mine = value
         var all = [Int64](repeating: 0, count: size)
         guard size > 1 else { return [value] }
-        let rc = all.withUnsafeMutableBufferPointer { out in
-            MPI_Allgather(&mine, 1, cmpi_int64(), out.baseAddress, 1, cmpi_int64(), comm)
+        try all.withUnsafeMutableBufferPointer { out in
+            var request: MPI_Request? = cmpi_request_null()
+            try complete(MPI_Iallgather(&mine, 1, cmpi_int64(), out.baseAddress, 1, cmpi_int64(), comm, &request),
+                         &request, "MPI_Iallgather(int64)")
         }
-        try check(rc, "MPI_Allgather(int64)")
         return all
     }
 
@@ -219,17 +258,18 @@ public final class Communicator: @unchecked Sendable {
         let total = Int(displs[size - 1] + counts[size - 1])
         var all = [UInt8](repeating: 0, count: max(total, 1))
         var mine = bytes
-        let rc = mine.withUnsafeMutableBufferPointer { src in
-            all.withUnsafeMutableBufferPointer { dst in
-                counts.withUnsafeBufferPointer { c in
-                    displs.withUnsafeBufferPointer { d in
-                        MPI_Allgatherv(src.baseAddress, Int32(bytes.count), cmpi_uint8(),
-                                       dst.baseAddress, c.baseAddress, d.baseAddress, cmpi_uint8(), comm)
+        try mine.withUnsafeMutableBufferPointer { src in
+            try all.withUnsafeMutableBufferPointer { dst in
+                try counts.withUnsafeBufferPointer { c in
+                    try displs.withUnsafeBufferPointer { d in
+                        var request: MPI_Request? = cmpi_request_null()
+                        try complete(MPI_Iallgatherv(src.baseAddress, Int32(bytes.count), cmpi_uint8(),
+                                                     dst.baseAddress, c.baseAddress, d.baseAddress, cmpi_uint8(), comm, &request),
+                                     &request, "MPI_Iallgatherv(bytes)")
                     }
                 }
             }
         }
-        try check(rc, "MPI_Allgatherv(bytes)")
         return (0..<size).map { Array(all[Int(displs[$0])..<Int(displs[$0] + counts[$0])]) }
     }
 
@@ -249,6 +289,9 @@ public final class Communicator: @unchecked Sendable {
     public func finalize() {
         var finalized: Int32 = 0
         MPI_Finalized(&finalized)
-        if finalized == 0 { MPI_Finalize() }
+        if finalized == 0 {
+            progress?.close()
+            MPI_Finalize()
+        }
     }
 }

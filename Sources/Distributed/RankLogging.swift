@@ -56,7 +56,9 @@ public final class ProgressMeter {
     }
 
     /// Reports `done` units finished so far (and optional extra text, e.g. a loss).
+    /// Every update also counts as progress for the stall watchdog (a long evaluation ticks it per batch).
     public func update(_ done: Double, extra: String = "", force: Bool = false) {
+        RankProgress.active?.tick()
         guard enabled else { return }
         let now = Date()
         guard force || now.timeIntervalSince(lastPrint) >= interval else { return }

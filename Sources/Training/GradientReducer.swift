@@ -65,7 +65,7 @@ public final class GradientReducer {
         let t0 = DispatchTime.now().uptimeNanoseconds
         if communicator.size > 1 {
             if let b = bucket { start(b); bucket = nil }
-            for p in pending { p.wait() }
+            for p in pending { p.wait() }   // (with the stall watchdog, waiting also keeps the ranks' progress table current)
             if covered == 0 {
                 try communicator.allReduce(gradients)
             } else if covered != gradients.count, failure == nil {

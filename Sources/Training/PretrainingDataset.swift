@@ -51,7 +51,8 @@ public final class PretrainingDataset {
     }
 
     static func openShard(_ path: String) throws -> ShardReader {
-        do { return try ShardReader(path: path) } catch {
+        // Named by the stall watchdog and the fatal-signal report if opening hangs (a hung file system) or crashes.
+        do { return try RankActivity.during("opening shard \(path)") { try ShardReader(path: path) } } catch {
             throw TrainingError.badShard(path: path, reason: "cannot open: \(error)")
         }
     }

@@ -82,6 +82,7 @@ public final class Trainer {
             saved.format = TrainerState.formatVersion
             saved.ranks = communicator.size
             options.verifyShards = commandLine.verifyShards
+            options.stallTimeout = commandLine.stallTimeout
             resumed = saved
         }
         self.options = options
@@ -123,6 +124,7 @@ public final class Trainer {
         }
 
         // Data: every rank opens every shard (each rank reads part of every global batch).
+        communicator.mark(.openingShards, activity: "opening the shards in \(options.data)")
         let trainPaths = try ShardFiles.list(in: options.data, containing: "training")
         guard !trainPaths.isEmpty else { throw TrainingError.noShards(directory: options.data, pattern: "training") }
         let evalPaths = options.skipEval ? [] : try options.evalData.map { try ShardFiles.expand($0) } ?? ShardFiles.list(in: options.data, containing: "test")
@@ -133,6 +135,7 @@ public final class Trainer {
         evalData = evalPaths.isEmpty ? nil
             : try PretrainingDataset(paths: evalPaths, maxPositions: config.maxPositionEmbeddings, vocabSHA256: vocabSHA256)
         // Each rank checks the content of its share of the shards before step 1.
+        communicator.mark(.checkingShards, activity: "checking its share of the shards")
         let myShards = Array(stride(from: communicator.rank, to: trainPaths.count, by: communicator.size))
         try trainData.validateContent(shardNumbers: myShards, vocabSize: config.vocabSize, special: special)
         if let evalData {
@@ -152,11 +155,13 @@ public final class Trainer {
                                        maxSeqLength: max(trainData.maxSeqLength, evalData?.maxSeqLength ?? 0),
                                        maxPredictions: max(trainData.maxPredictions, evalData?.maxPredictions ?? 0))
         if let dir = resumeFrom ?? options.initFrom {
+            communicator.mark(.loadingCheckpoint, activity: "loading checkpoint \(dir)")
             _ = try Checkpoint.load(from: dir, into: model.parameters, layout: model.layout, seed: options.seed,
                                     logger: communicator.isRoot ? logger : nil)
         } else {
             model.initializeWeights(seed: options.seed)
         }
+        communicator.mark(.broadcastingParameters, activity: "initial broadcast of the parameters")
         try communicator.broadcast(model.parameters)
         model.seedDropout(options.seed)   // the same on every rank: masks are keyed by instance (Dropout.swift)
 
@@ -212,7 +217,10 @@ public final class Trainer {
             metrics = communicator.isRoot ? try MetricsLog(path: metricsPath, fresh: true) : nil
         }
         progress = ProgressMeter(label: "train", unit: "steps", total: Double(totalSteps), enabled: communicator.isRoot)
-        if let dir = resumeFrom { try restoreOptimizer(from: dir) }
+        if let dir = resumeFrom {
+            communicator.mark(.loadingCheckpoint, activity: "loading the optimizer state of \(dir)")
+            try restoreOptimizer(from: dir)
+        }
         if communicator.isRoot { logEffectiveConfiguration(config: config, totalSteps: totalSteps, warmup: warmup, resumedFrom: resumeFrom) }
     }
 
@@ -225,6 +233,7 @@ public final class Trainer {
             loader.start(epoch: state.epoch, firstStep: state.stepInEpoch, lastEpoch: options.epochs)
         }
         defer { loader.stop() }
+        RankActivity.set("")   // from here on the phase marks say what the rank does
         while state.epoch <= options.epochs {
             while state.stepInEpoch < plan.stepsPerEpoch {
                 let stopRequested = try step()
@@ -232,6 +241,7 @@ public final class Trainer {
                     let dir = try saveCheckpoint(name: CheckpointDirectory.stepName(state.step))
                     logDataWait()
                     logger.info("stop requested: checkpoint \(dir) written after step \(state.step); resume with --resume")
+                    mark(.finishing)
                     return .stopped(checkpoint: dir)
                 }
                 if options.checkpointEverySteps > 0, state.step % options.checkpointEverySteps == 0,
@@ -241,14 +251,18 @@ public final class Trainer {
             }
             try endEpoch()
         }
+        mark(.finishing)
         return .finished
     }
 
     /// One optimizer step over the next global batch. Returns whether the ranks agreed to stop after it.
     func step() throws -> Bool {
         let started = DispatchTime.now().uptimeNanoseconds
+        mark(.loadingBatch)
         let micro = try loader.next()                                            // next batch (A micro-batches)
+        mark(.countingTokens)
         let (maskedTokens, sequences) = try globalCounts(micro)                   // all ranks, all micro-batches
+        mark(.forwardBackward)
         model.zeroGradients()
         var sums = StepSums()
         for (a, batch) in micro.enumerated() {
@@ -258,9 +272,12 @@ public final class Trainer {
             model.backward(mlmScale: 1 / Float(maskedTokens), nspScale: 1 / Float(sequences),
                            gradientsReady: isLast ? gradientsReady : nil)
         }
+        mark(.gradientReduce)
         try reducer.finish()                                                      // gradients summed over ranks
         let gradNorm = clipGradientNorm(model.gradients, maxNorm: Float(options.maxGradNorm))
+        mark(.lossReduce)
         let global = try reduceStepSums(sums)                                     // losses of all ranks + stop flag
+        mark(.update)
         let finite = gradNorm.isFinite && global.mlmLossSum.isFinite && global.nspLossSum.isFinite
         let rate = schedule.rate(atStep: state.step + 1)   // 1-based update number
         if finite {
@@ -278,6 +295,9 @@ public final class Trainer {
         let stopByLimit = options.stopAfterSteps.map { state.step >= $0 } ?? false
         return global.stopVotes > 0 || stopByLimit
     }
+
+    /// Tells the stall watchdog where this rank is (a few stores; see StallWatchdog).
+    func mark(_ phase: TrainingPhase) { communicator.mark(phase, stepsDone: state.step) }
 
     /// Masked tokens and sequences of the whole global batch (all ranks, all micro-batches).
     /// Counts travel as Doubles (exact below 2⁵³).
@@ -335,6 +355,7 @@ public final class Trainer {
         state.window.sequences += plan.globalBatchSize
         state.window.seconds += seconds
         stepSeconds += seconds
+        communicator.progress?.recordStep(seconds: seconds)   // the watchdog's default limit
         state.window.allReduceSeconds += reducer.lastWaitSeconds
         let w = state.window
         let now = DispatchTime.now().uptimeNanoseconds
@@ -358,10 +379,13 @@ public final class Trainer {
     func endEpoch() throws {
         let epoch = state.epoch
         if let evalData {
+            mark(.evaluating)
             let batch = PretrainingBatch(maxBatch: options.batchSize, maxSeqLength: evalData.maxSeqLength,
                                          maxPredictions: evalData.maxPredictions)
             batch.batchSize = options.batchSize
-            let r = try Evaluator.evaluate(model: model, dataset: evalData, batch: batch, communicator: communicator)
+            // A silent meter: its per-batch updates tell the stall watchdog that a long evaluation progresses.
+            let ticks = ProgressMeter(label: "held-out", unit: "seq", total: nil, enabled: false)
+            let r = try Evaluator.evaluate(model: model, dataset: evalData, batch: batch, communicator: communicator, progress: ticks)
             logger.info("epoch \(epoch) held-out: loss \(String(format: "%.4f", r.loss)) (MLM \(String(format: "%.4f", r.mlmLoss)), NSP \(String(format: "%.4f", r.nspLoss))), MLM accuracy \(String(format: "%.4f", r.mlmAccuracy)), NSP accuracy \(String(format: "%.4f", r.nspAccuracy)) on \(r.sequences) sequences")
             try metrics?.append(MetricsRow(split: "eval", step: state.step, epoch: epoch, samples: state.samples,
                                            learningRate: Double(schedule.rate(atStep: state.step)), loss: r.loss, mlmLoss: r.mlmLoss,
@@ -389,6 +413,7 @@ public final class Trainer {
     /// per rank). Returns the directory.
     @discardableResult
     func saveCheckpoint(name: String) throws -> String {
+        mark(.checkpoint)
         let dir = (options.output as NSString).appendingPathComponent(name)
         guard communicator.isRoot else { return dir }
         var saved = state

@@ -63,6 +63,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var verifyShards: Bool? = nil
     /// Skip the held-out evaluation at the end of each epoch.
     public var skipEval: Bool = false
+    /// Seconds without progress before the stall watchdog ends the job; nil = max(300, 20 × median step), 0 = off.
+    public var stallTimeout: Double? = nil
 
     public init() {}
 

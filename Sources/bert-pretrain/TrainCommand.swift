@@ -123,6 +123,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Stop after this many optimizer steps in all, writing a checkpoint (as on SIGTERM).")
     var stopAfterSteps: Int?
 
+    @Option(help: ArgumentHelp("End the job (exit code 75, so that it can be requeued and resumed) when a rank makes no progress for this many seconds, naming the ranks it waits for or what it is stuck in. Default: max(300, 20 × the median step time so far); after a stop request (SIGTERM/SIGUSR1) at most max(90, 3 × the median step). 0 = off.", valueName: "seconds"))
+    var stallTimeout: Double?
+
     @Flag(help: "Skip the held-out evaluation at the end of every epoch.")
     var skipEval = false
 
@@ -145,6 +148,7 @@ struct TrainCommand: ParsableCommand {
             if let p, !(p >= 0 && p < 1) { throw ValidationError("\(name) must be in [0, 1), got \(p)") }
         }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if let t = stallTimeout, !(t >= 0) { throw ValidationError("--stall-timeout must be ≥ 0 seconds (0 = off), got \(t)") }
         if initFrom != nil && resume { throw ValidationError("--init-from starts a new run; --resume continues one: give one of them") }
     }
 
@@ -159,12 +163,16 @@ struct TrainCommand: ParsableCommand {
         o.checkpointEverySteps = checkpointEverySteps; o.keepLast = keepLast; o.logEverySteps = logEverySteps
         o.maxNonFiniteSteps = maxNonFiniteSteps; o.failOnNonFinite = failOnNonFinite
         o.checkParameterSync = checkParameterSync; o.stopAfterSteps = stopAfterSteps; o.skipEval = skipEval
+        o.stallTimeout = stallTimeout
         return o
     }
 
     func run() throws {
         let world = Communicator.world()
         StopSignal.install()   // before the (possibly long) setup, so a stop request then is not lost
+        // From here on a rank that stops (start-up included) ends the job with a message.
+        let watchdog = StallWatchdog.start(timeout: stallTimeout, communicator: world)
+        world.mark(.starting, activity: "starting")
         RankLogHandler.bootstrap(rank: world.rank, size: world.size, verbose: verbose)
         let logger = Logger(label: "bert-pretrain")
         do {
@@ -180,9 +188,12 @@ struct TrainCommand: ParsableCommand {
                                       resumeBatchSize: batchSize, resumeAccumulationSteps: accumulationSteps)
             let outcome = try trainer.run()
             if case .finished = outcome { logger.info("training finished") }
+            // Wait for rank 0's last checkpoint here, where a wait is watched, rather than in MPI_Finalize.
+            try world.barrier()
         } catch {
             world.abort("\(error)")
         }
+        watchdog?.stop()
         world.finalize()
     }
 }
