@@ -39,6 +39,10 @@ public protocol TrainableModel: AnyObject {
     var layout: ParameterLayout { get }
     var parameters: UnsafeMutableBufferPointer<Float> { get }
     var gradients: UnsafeMutableBufferPointer<Float> { get }
+    /// HF `_init_weights` over the whole layout, deterministic in `seed`.
+    func initializeWeights(seed: UInt64)
+    /// The run's dropout seed (the same on every rank: masks are keyed by example, not streamed).
+    func seedDropout(_ seed: UInt64)
     func zeroGradients()
     /// Forward with dropout on; the sums of its losses.
     func trainingForward(_ batch: Batch) throws -> LossSums

@@ -1,4 +1,5 @@
-// Trainer: the epoch loop of data-parallel pretraining on every MPI rank.
+// Trainer: the epoch loop of data-parallel training on every MPI rank, for any TrainingTask
+// (pretraining, fine-tuning): the task supplies model, batches, evaluation and metrics.
 //
 // One optimizer step (`step()`), top to bottom:
 //   next batch → global counts → zero grads → forward + backward (per micro-batch; the last
@@ -6,9 +7,10 @@
 // Everything else (checkpoints, evaluation, metrics rows, stop requests) happens between steps
 // in `run()`.
 //
-// Normalisation: the loss of a step is Σ(masked-token CE)/M + Σ(sequence NSP CE)/S with M and S
-// the masked tokens and sequences of the whole global batch (all ranks, all micro-batches), so N
-// ranks × batch b compute the same update as 1 rank × batch N·b.
+// Normalisation: the loss of a step is Σ(first loss)/M + Σ(second loss)/S with M and S the counts
+// of the whole global batch (all ranks, all micro-batches; pretraining: masked tokens for MLM and
+// sequences for NSP; a classifier: sequences, no second loss), so N ranks × batch b compute the
+// same update as 1 rank × batch N·b.
 
 import BERT
 import Corpus
@@ -19,22 +21,18 @@ import Optim
 import Storage
 import Tokenization
 
-public final class Trainer {
+public final class Trainer<Task: TrainingTask> {
     public enum Outcome: Equatable { case finished, stopped(checkpoint: String) }
 
     let options: TrainingOptions
     let communicator: Communicator
     let logger: Logger
-    let model: BertForPreTraining
+    public let task: Task
+    var model: Task.Model { task.model }
     let optimizer: Optimizer
     let schedule: LearningRateSchedule
     let plan: DataPlan
-    let trainData: PretrainingDataset
-    let evalData: PretrainingDataset?
-    let loader: BatchLoader
     let reducer: GradientReducer
-    let vocabPath: String?
-    let vocabSHA256: String?
     let metrics: MetricsLog?          // rank 0 only
     var state: TrainerState
     let progress: ProgressMeter
@@ -43,15 +41,17 @@ public final class Trainer {
     var stepSeconds = 0.0
     /// backward's callback, made once (a closure built per step would allocate).
     let gradientsReady: (Range<Int>) -> Void
-    /// Per-step all-reduce scratch: [masked tokens, sequences] and the step's sums (see `reduceStepSums`).
+    /// Per-step all-reduce scratch: the two loss counts and the step's sums (see `reduceStepSums`).
     let counts = UnsafeMutableBufferPointer<Double>.allocate(capacity: 2)
     let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: 7)
 
     /// Prepares a run: a fresh one from `options`, or, with `resumeFrom`, the run saved in that checkpoint.
     /// A resume may run on another number of ranks: it keeps the global batch, with the per-rank batch
     /// and accumulation steps given here (from the command line) or chosen by `BatchShape.forResume`.
+    /// `makeTask` opens the data and builds the model from the run's (resolved) options.
     public init(options: TrainingOptions, resumeFrom: String?, communicator: Communicator, logger: Logger,
-                resumeBatchSize: Int? = nil, resumeAccumulationSteps: Int? = nil) throws {
+                resumeBatchSize: Int? = nil, resumeAccumulationSteps: Int? = nil,
+                makeTask: (TrainingOptions) throws -> Task) throws {
         self.communicator = communicator
         self.logger = logger
         var options = options
@@ -86,74 +86,10 @@ public final class Trainer {
             resumed = saved
         }
         self.options = options
-
-        // Vocabulary and model configuration.
-        let vocabPath = options.vocab ?? Trainer.besideShards(options.data, "vocab.txt")
-        self.vocabPath = vocabPath
-        var vocabSize: Int? = nil
-        var special: SpecialTokenIds? = nil   // [CLS]/[SEP]/… by name, for the shard checks
-        if let vocabPath {
-            let vocab = try Vocabulary(path: vocabPath)
-            vocabSize = vocab.count
-            special = SpecialTokenIds(vocab)
-            vocabSHA256 = try SHA256.hex(ofFile: vocabPath)
-        } else {
-            vocabSHA256 = nil
-        }
-        var config: BertConfig
-        if let resumedDir = resumeFrom {
-            config = try Checkpoint.config(in: resumedDir)
-        } else if let initFrom = options.initFrom {
-            config = try Checkpoint.config(in: initFrom)
-        } else {
-            config = try BertConfig.named(options.config)
-            if BertConfig.preset(options.config) != nil {
-                guard let vocabSize else {
-                    throw TrainingError.badOption("--config \(options.config) is a preset: give --vocab (or put vocab.txt beside the shards) so the vocabulary size is known")
-                }
-                config.vocabSize = vocabSize
-            }
-        }
-        if resumeFrom == nil {
-            if let p = options.hiddenDropout { config.hiddenDropoutProb = p }
-            if let p = options.attentionDropout { config.attentionProbsDropoutProb = p }
-        }
-        try config.validate()
-        if let vocabSize, vocabSize != config.vocabSize {
-            logger.warning("vocab \(vocabPath ?? "") has \(vocabSize) tokens but the model's vocab_size is \(config.vocabSize)")
-        }
-
-        // Data: every rank opens every shard (each rank reads part of every global batch).
-        communicator.mark(.openingShards, activity: "opening the shards in \(options.data)")
-        let trainPaths = try ShardFiles.list(in: options.data, containing: "training")
-        guard !trainPaths.isEmpty else { throw TrainingError.noShards(directory: options.data, pattern: "training") }
-        let evalPaths = options.skipEval ? [] : try options.evalData.map { try ShardFiles.expand($0) } ?? ShardFiles.list(in: options.data, containing: "test")
-        if options.verifyShards ?? true {
-            try ShardVerification.verify(trainPaths + evalPaths, communicator: communicator) { if communicator.isRoot { logger.info("\($0)") } }
-        }
-        trainData = try PretrainingDataset(paths: trainPaths, maxPositions: config.maxPositionEmbeddings, vocabSHA256: vocabSHA256)
-        evalData = evalPaths.isEmpty ? nil
-            : try PretrainingDataset(paths: evalPaths, maxPositions: config.maxPositionEmbeddings, vocabSHA256: vocabSHA256)
-        // Each rank checks the content of its share of the shards before step 1.
-        communicator.mark(.checkingShards, activity: "checking its share of the shards")
-        let myShards = Array(stride(from: communicator.rank, to: trainPaths.count, by: communicator.size))
-        try trainData.validateContent(shardNumbers: myShards, vocabSize: config.vocabSize, special: special)
-        if let evalData {
-            try evalData.validateContent(shardNumbers: Array(stride(from: communicator.rank, to: evalData.paths.count, by: communicator.size)),
-                                         vocabSize: config.vocabSize, special: special)
-        }
-
-        plan = DataPlan(instanceCount: trainData.count, batchSize: options.batchSize, ranks: communicator.size,
-                        accumulationSteps: options.accumulationSteps, seed: options.seed)
-        guard plan.stepsPerEpoch > 0 else {
-            throw TrainingError.badOption("\(trainData.count) training instances do not fill one global batch of \(plan.globalBatchSize) (batch size \(options.batchSize) × \(communicator.size) ranks × \(options.accumulationSteps) accumulation steps)")
-        }
+        task = try makeTask(options)
 
         // Model: identical parameters on every rank (rank 0's, broadcast).
-        let maxBatch = max(options.batchSize, 1)
-        model = try BertForPreTraining(config: config, maxBatch: maxBatch,
-                                       maxSeqLength: max(trainData.maxSeqLength, evalData?.maxSeqLength ?? 0),
-                                       maxPredictions: max(trainData.maxPredictions, evalData?.maxPredictions ?? 0))
+        let model = task.model
         if let dir = resumeFrom ?? options.initFrom {
             communicator.mark(.loadingCheckpoint, activity: "loading checkpoint \(dir)")
             _ = try Checkpoint.load(from: dir, into: model.parameters, layout: model.layout, seed: options.seed,
@@ -165,6 +101,11 @@ public final class Trainer {
         try communicator.broadcast(model.parameters)
         model.seedDropout(options.seed)   // the same on every rank: masks are keyed by instance (Dropout.swift)
 
+        plan = DataPlan(instanceCount: task.instanceCount, batchSize: options.batchSize, ranks: communicator.size,
+                        accumulationSteps: options.accumulationSteps, seed: options.seed)
+        guard plan.stepsPerEpoch > 0 else {
+            throw TrainingError.badOption("\(task.instanceCount) training instances do not fill one global batch of \(plan.globalBatchSize) (batch size \(options.batchSize) × \(communicator.size) ranks × \(options.accumulationSteps) accumulation steps)")
+        }
         switch options.optimizer {
         case .adamw: optimizer = AdamW(layout: model.layout, weightDecay: Float(options.weightDecay))
         case .lamb: optimizer = LAMB(layout: model.layout, weightDecay: Float(options.weightDecay))
@@ -179,49 +120,36 @@ public final class Trainer {
         // A resumed run keeps the schedule it started with.
         schedule = Trainer.makeSchedule(resumed?.schedule ?? scheduleState)
 
-        let masking: DynamicMasking?
-        if options.dynamicMasking {
-            guard let vocabPath else { throw TrainingError.badOption("--dynamic-masking needs the vocabulary (--vocab) for the [MASK] id") }
-            let vocab = try Vocabulary(path: vocabPath)
-            // Whole-word masking when the shards were built with it (their attribute says so).
-            let wholeWord = try PretrainingDataset.openShard(trainData.paths[0]).metadata.wholeWordMask ?? false
-            masking = DynamicMasking(maxPredictions: trainData.maxPredictions,
-                                     vocabulary: MaskingVocabulary(tokens: vocab.tokens, clsId: vocab.clsId,
-                                                                   sepId: vocab.sepId, maskId: vocab.maskId),
-                                     wholeWordMask: wholeWord, seed: options.seed)
-        } else {
-            masking = nil
-        }
-        loader = BatchLoader(dataset: trainData, plan: plan, rank: communicator.rank, masking: masking)
         let reducer = GradientReducer(communicator: communicator, gradients: model.gradients)
         self.reducer = reducer
         gradientsReady = { range in reducer.rangeReady(range) }
 
         state = TrainerState(step: 0, epoch: 1, stepInEpoch: 0, samples: 0, ranks: communicator.size, optimizerSteps: 0,
                              schedule: scheduleState, nonFiniteStreak: 0, window: MetricsWindow(),
-                             vocabSHA256: vocabSHA256, options: options)
+                             vocabSHA256: task.vocabSHA256, options: options)
         if communicator.isRoot { try Trainer.makeDirectories(options.output) }
         let metricsPath = (options.output as NSString).appendingPathComponent("metrics.csv")
+        let columns = task.metricsColumns
         if let resumed, let dir = resumeFrom {
             state = resumed
             if communicator.isRoot {
                 let copy = (dir as NSString).appendingPathComponent(CheckpointDirectory.metricsFile)
-                let text = (try? String(contentsOfFile: copy, encoding: .utf8)) ?? (MetricsRow.header + "\n")
-                let log = try MetricsLog(path: metricsPath)
+                let text = (try? String(contentsOfFile: copy, encoding: .utf8)) ?? (columns.header + "\n")
+                let log = try MetricsLog(path: metricsPath, columns: columns)
                 try log.restore(text: text)
                 metrics = log
             } else {
                 metrics = nil
             }
         } else {
-            metrics = communicator.isRoot ? try MetricsLog(path: metricsPath, fresh: true) : nil
+            metrics = communicator.isRoot ? try MetricsLog(path: metricsPath, columns: columns, fresh: true) : nil
         }
         progress = ProgressMeter(label: "train", unit: "steps", total: Double(totalSteps), enabled: communicator.isRoot)
         if let dir = resumeFrom {
             communicator.mark(.loadingCheckpoint, activity: "loading the optimizer state of \(dir)")
             try restoreOptimizer(from: dir)
         }
-        if communicator.isRoot { logEffectiveConfiguration(config: config, totalSteps: totalSteps, warmup: warmup, resumedFrom: resumeFrom) }
+        if communicator.isRoot { logEffectiveConfiguration(totalSteps: totalSteps, warmup: warmup, resumedFrom: resumeFrom) }
     }
 
     // MARK: The loop
@@ -230,9 +158,10 @@ public final class Trainer {
     public func run() throws -> Outcome {
         StopSignal.install()   // (again: harmless; the command installs it before setup)
         if state.epoch <= options.epochs {
-            loader.start(epoch: state.epoch, firstStep: state.stepInEpoch, lastEpoch: options.epochs)
+            task.startLoading(plan: plan, rank: communicator.rank, epoch: state.epoch, firstStep: state.stepInEpoch,
+                              lastEpoch: options.epochs)
         }
-        defer { loader.stop() }
+        defer { task.stopLoading() }
         RankActivity.set("")   // from here on the phase marks say what the rank does
         while state.epoch <= options.epochs {
             while state.stepInEpoch < plan.stepsPerEpoch {
@@ -251,6 +180,7 @@ public final class Trainer {
             }
             try endEpoch()
         }
+        try task.finish(communicator: communicator, batchSize: options.batchSize, epoch: state.epoch - 1)
         mark(.finishing)
         return .finished
     }
@@ -259,26 +189,24 @@ public final class Trainer {
     func step() throws -> Bool {
         let started = DispatchTime.now().uptimeNanoseconds
         mark(.loadingBatch)
-        let micro = try loader.next()                                            // next batch (A micro-batches)
+        let micro = try task.nextMicroBatches()                                  // next batch (A micro-batches)
         mark(.countingTokens)
-        let (maskedTokens, sequences) = try globalCounts(micro)                   // all ranks, all micro-batches
+        let (first, second) = try globalCounts(micro)                             // all ranks, all micro-batches
         mark(.forwardBackward)
         model.zeroGradients()
-        var sums = StepSums()
+        var sums = LossSums()
         for (a, batch) in micro.enumerated() {
-            let loss = try model.forward(batch, training: true)
-            sums.add(loss)
-            let isLast = a == micro.count - 1
-            model.backward(mlmScale: 1 / Float(maskedTokens), nspScale: 1 / Float(sequences),
-                           gradientsReady: isLast ? gradientsReady : nil)
+            sums = sums + (try model.trainingForward(batch))
+            model.backward(firstScale: 1 / Float(first), secondScale: 1 / Float(second),
+                           gradientsReady: a == micro.count - 1 ? gradientsReady : nil)
         }
         mark(.gradientReduce)
         try reducer.finish()                                                      // gradients summed over ranks
         let gradNorm = clipGradientNorm(model.gradients, maxNorm: Float(options.maxGradNorm))
         mark(.lossReduce)
-        let global = try reduceStepSums(sums)                                     // losses of all ranks + stop flag
+        let (global, stopVotes) = try reduceStepSums(sums)                        // losses of all ranks + stop flag
         mark(.update)
-        let finite = gradNorm.isFinite && global.mlmLossSum.isFinite && global.nspLossSum.isFinite
+        let finite = gradNorm.isFinite && global.isFinite
         let rate = schedule.rate(atStep: state.step + 1)   // 1-based update number
         if finite {
             optimizer.step(parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: rate)
@@ -293,34 +221,37 @@ public final class Trainer {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9
         try record(global, gradNorm: finite ? Double(gradNorm) : nil, learningRate: Double(rate), seconds: seconds)
         let stopByLimit = options.stopAfterSteps.map { state.step >= $0 } ?? false
-        return global.stopVotes > 0 || stopByLimit
+        return stopVotes > 0 || stopByLimit
     }
 
     /// Tells the stall watchdog where this rank is (a few stores; see StallWatchdog).
     func mark(_ phase: TrainingPhase) { communicator.mark(phase, stepsDone: state.step) }
 
-    /// Masked tokens and sequences of the whole global batch (all ranks, all micro-batches).
-    /// Counts travel as Doubles (exact below 2⁵³).
-    func globalCounts(_ micro: [PretrainingBatch]) throws -> (Int, Int) {
-        counts[0] = Double(micro.reduce(0) { $0 + $1.maskedTokenCount })
-        counts[1] = Double(micro.reduce(0) { $0 + $1.batchSize })
+    /// The two loss counts of the whole global batch (all ranks, all micro-batches; pretraining: masked
+    /// tokens and sequences). Counts travel as Doubles (exact below 2⁵³).
+    func globalCounts(_ micro: [Task.Model.Batch]) throws -> (Int, Int) {
+        counts[0] = 0; counts[1] = 0
+        for batch in micro {
+            let c = batch.lossCounts
+            counts[0] += Double(c.first); counts[1] += Double(c.second)
+        }
         try communicator.allReduce(counts)
         return (max(Int(counts[0]), 1), max(Int(counts[1]), 1))
     }
 
     /// Sums a step's losses over ranks, together with every rank's stop vote (one small all-reduce).
-    func reduceStepSums(_ local: StepSums) throws -> StepSums {
-        sums[0] = local.mlmLossSum; sums[1] = local.mlmCount; sums[2] = local.mlmCorrect
-        sums[3] = local.nspLossSum; sums[4] = local.nspCount; sums[5] = local.nspCorrect
+    func reduceStepSums(_ local: LossSums) throws -> (LossSums, stopVotes: Int) {
+        sums[0] = local.first.lossSum; sums[1] = local.first.count; sums[2] = local.first.correct
+        sums[3] = local.second.lossSum; sums[4] = local.second.count; sums[5] = local.second.correct
         sums[6] = StopSignal.received != 0 ? 1 : 0
         try communicator.allReduce(sums)
-        return StepSums(mlmLossSum: sums[0], mlmCount: sums[1], mlmCorrect: sums[2], nspLossSum: sums[3], nspCount: sums[4],
-                        nspCorrect: sums[5], stopVotes: Int(sums[6]))
+        return (LossSums(first: LossSum(lossSum: sums[0], count: sums[1], correct: sums[2]),
+                         second: LossSum(lossSum: sums[3], count: sums[4], correct: sums[5])), Int(sums[6]))
     }
 
-    func skipNonFinite(gradNorm: Float, global: StepSums) throws {
+    func skipNonFinite(gradNorm: Float, global: LossSums) throws {
         state.nonFiniteStreak += 1
-        let detail = "loss \(global.mlmLossSum / max(global.mlmCount, 1) + global.nspLossSum / max(global.nspCount, 1)), gradient norm \(gradNorm)"
+        let detail = "loss \(global.loss), gradient norm \(gradNorm)"
         if options.failOnNonFinite || state.nonFiniteStreak >= options.maxNonFiniteSteps {
             throw TrainingError.nonFinite(step: state.step + 1, streak: state.nonFiniteStreak, detail: detail)
         }
@@ -344,12 +275,10 @@ public final class Trainer {
 
     // MARK: Metrics
 
-    func record(_ global: StepSums, gradNorm: Double?, learningRate: Double, seconds: Double) throws {
+    func record(_ global: LossSums, gradNorm: Double?, learningRate: Double, seconds: Double) throws {
         if let gradNorm {
             state.window.steps += 1
-            state.window.mlmLossSum += global.mlmLossSum; state.window.mlmCount += global.mlmCount
-            state.window.mlmCorrect += global.mlmCorrect; state.window.nspLossSum += global.nspLossSum
-            state.window.nspCount += global.nspCount; state.window.nspCorrect += global.nspCorrect
+            state.window.add(global)
             state.window.gradNormSum += gradNorm
         }
         state.window.sequences += plan.globalBatchSize
@@ -361,14 +290,13 @@ public final class Trainer {
         let now = DispatchTime.now().uptimeNanoseconds
         if now - lastProgress > 5_000_000_000 || state.step == state.schedule.totalSteps {
             lastProgress = now
-            let loss = global.mlmLossSum / max(global.mlmCount, 1) + global.nspLossSum / max(global.nspCount, 1)
-            progress.update(Double(state.step), extra: String(format: "epoch %d  loss %.4f  %.1f seq/s", state.epoch, loss,
+            progress.update(Double(state.step), extra: String(format: "epoch %d  loss %.4f  %.1f seq/s", state.epoch, global.loss,
                                                               Double(plan.globalBatchSize) / max(seconds, 1e-9)), force: true)
         }
         guard state.step % max(options.logEverySteps, 1) == 0 else { return }
         let row = MetricsRow(split: "train", step: state.step, epoch: state.epoch, samples: state.samples,
-                             learningRate: learningRate, loss: w.steps > 0 ? w.loss : .nan, mlmLoss: w.steps > 0 ? w.mlmLoss : .nan,
-                             nspLoss: w.steps > 0 ? w.nspLoss : .nan, mlmAccuracy: w.mlmAccuracy, nspAccuracy: w.nspAccuracy,
+                             learningRate: learningRate, loss: w.steps > 0 ? w.loss : .nan,
+                             columns: task.metricsColumns.names, values: task.trainValues(w),
                              gradNorm: w.steps > 0 ? w.gradNormSum / Double(w.steps) : .nan,
                              sequencesPerSecond: Double(w.sequences) / max(w.seconds, 1e-9),
                              allReduceMilliseconds: 1000 * w.allReduceSeconds / Double(max(w.steps, 1)))
@@ -378,23 +306,17 @@ public final class Trainer {
 
     func endEpoch() throws {
         let epoch = state.epoch
-        if let evalData {
-            mark(.evaluating)
-            let batch = PretrainingBatch(maxBatch: options.batchSize, maxSeqLength: evalData.maxSeqLength,
-                                         maxPredictions: evalData.maxPredictions)
-            batch.batchSize = options.batchSize
-            // A silent meter: its per-batch updates tell the stall watchdog that a long evaluation progresses.
-            let ticks = ProgressMeter(label: "held-out", unit: "seq", total: nil, enabled: false)
-            let r = try Evaluator.evaluate(model: model, dataset: evalData, batch: batch, communicator: communicator, progress: ticks)
-            logger.info("epoch \(epoch) held-out: loss \(String(format: "%.4f", r.loss)) (MLM \(String(format: "%.4f", r.mlmLoss)), NSP \(String(format: "%.4f", r.nspLoss))), MLM accuracy \(String(format: "%.4f", r.mlmAccuracy)), NSP accuracy \(String(format: "%.4f", r.nspAccuracy)) on \(r.sequences) sequences")
+        mark(.evaluating)
+        if let r = try task.evaluate(communicator: communicator, batchSize: options.batchSize) {
+            logger.info("epoch \(epoch) held-out: \(r.summary)")
             try metrics?.append(MetricsRow(split: "eval", step: state.step, epoch: epoch, samples: state.samples,
-                                           learningRate: Double(schedule.rate(atStep: state.step)), loss: r.loss, mlmLoss: r.mlmLoss,
-                                           nspLoss: r.nspLoss, mlmAccuracy: r.mlmAccuracy, nspAccuracy: r.nspAccuracy,
+                                           learningRate: Double(schedule.rate(atStep: state.step)), loss: r.loss,
+                                           columns: task.metricsColumns.names, values: r.values,
                                            gradNorm: .nan, sequencesPerSecond: 0, allReduceMilliseconds: 0))
         }
         logDataWait()
         if let metrics {
-            let svg = LossPlot.svg(rows: metrics.rows, title: "bert-pretrain: \(options.output)")
+            let svg = LossPlot.svg(rows: metrics.rows, columns: task.metricsColumns, title: "bert-pretrain: \(options.output)")
             try AtomicFile.write(Data(svg.utf8), to: (options.output as NSString).appendingPathComponent("loss.svg"))
         }
         state.epoch += 1
@@ -404,7 +326,7 @@ public final class Trainer {
 
     /// How long this rank's steps waited for the loader (it should stay near zero).
     func logDataWait() {
-        logger.info("step \(state.step): waited \(String(format: "%.2f s for data in %.1f s of steps (%.2f%%)", loader.waitSeconds, stepSeconds, 100 * loader.waitSeconds / max(stepSeconds, 1e-9))) (rank 0)")
+        logger.info("step \(state.step): waited \(String(format: "%.2f s for data in %.1f s of steps (%.2f%%)", task.loadWaitSeconds, stepSeconds, 100 * task.loadWaitSeconds / max(stepSeconds, 1e-9))) (rank 0)")
     }
 
     // MARK: Checkpoints
@@ -419,10 +341,10 @@ public final class Trainer {
         var saved = state
         saved.optimizerSteps = optimizer.stepCount
         let stateJSON = try saved.jsonData()
-        let metricsText = metrics?.text ?? MetricsRow.header + "\n"
+        let metricsText = metrics?.text ?? task.metricsColumns.header + "\n"
         let optimizer = self.optimizer, layout = model.layout
         try Checkpoint.save(parameters: UnsafeBufferPointer(model.parameters), layout: layout, to: dir,
-                            vocabPath: vocabPath, extraFiles: [
+                            configJSON: try task.checkpointConfigJSON(), vocabPath: task.vocabPath, extraFiles: [
                                 CheckpointDirectory.stateFile: { path in try AtomicFile.write(stateJSON, to: path) },
                                 CheckpointDirectory.metricsFile: { path in try AtomicFile.write(Data(metricsText.utf8), to: path) },
                                 CheckpointDirectory.optimizerFile: { path in try optimizer.saveState(to: path, layout: layout) },
@@ -460,32 +382,24 @@ public final class Trainer {
         }
     }
 
-    static func besideShards(_ data: String, _ name: String) -> String? {
-        let path = (data as NSString).appendingPathComponent(name)
-        return FileManager.default.fileExists(atPath: path) ? path : nil
-    }
-
-    func logEffectiveConfiguration(config: BertConfig, totalSteps: Int, warmup: Int, resumedFrom: String?) {
+    func logEffectiveConfiguration(totalSteps: Int, warmup: Int, resumedFrom: String?) {
         let json = (try? options.jsonData()).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         logger.info("""
         effective configuration\(resumedFrom.map { " (resumed from \($0) at step \(state.step))" } ?? ""):
         \(json)
-        model: \(config.numHiddenLayers) layers, hidden \(config.hiddenSize), \(config.numAttentionHeads) heads, vocab \(config.vocabSize), \(model.layout.count) parameters, dropout \(config.hiddenDropoutProb)/\(config.attentionProbsDropoutProb)
-        data: \(trainData.count) training instances in \(trainData.paths.count) shards (T = \(trainData.maxSeqLength), P = \(trainData.maxPredictions)); held-out: \(evalData.map { "\($0.count) instances in \($0.paths.count) shards" } ?? "none")
+        \(task.description)
         ranks \(communicator.size) × batch \(options.batchSize) × accumulation \(options.accumulationSteps) = global batch \(plan.globalBatchSize); \(plan.stepsPerEpoch) steps per epoch (\(plan.remainder) instances left out per epoch), \(totalSteps) steps, warm-up \(warmup)
-        vocab: \(vocabPath ?? "none") \(vocabSHA256 ?? "")
         """)
     }
 }
 
-/// Loss sums of one step (one rank's, or all ranks' after the reduction), as Doubles for one all-reduce.
-struct StepSums {
-    var mlmLossSum = 0.0, mlmCount = 0.0, mlmCorrect = 0.0
-    var nspLossSum = 0.0, nspCount = 0.0, nspCorrect = 0.0
-    var stopVotes = 0
-
-    mutating func add(_ l: PretrainingLoss) {
-        mlmLossSum += l.mlmLossSum; mlmCount += Double(l.mlmCount); mlmCorrect += Double(l.mlmCorrect)
-        nspLossSum += l.nspLossSum; nspCount += Double(l.nspCount); nspCorrect += Double(l.nspCorrect)
+extension Trainer where Task == PretrainingTask {
+    /// Pretraining (`bert-pretrain train`): BertForPreTraining on the shards of `options.data`.
+    public convenience init(options: TrainingOptions, resumeFrom: String?, communicator: Communicator, logger: Logger,
+                            resumeBatchSize: Int? = nil, resumeAccumulationSteps: Int? = nil) throws {
+        try self.init(options: options, resumeFrom: resumeFrom, communicator: communicator, logger: logger,
+                      resumeBatchSize: resumeBatchSize, resumeAccumulationSteps: resumeAccumulationSteps) { resolved in
+            try PretrainingTask(options: resolved, resumeFrom: resumeFrom, communicator: communicator, logger: logger)
+        }
     }
 }

@@ -3,6 +3,7 @@
 // the optimizer's own tensor names). It holds nothing per rank: dropout masks are keyed by
 // (seed, step, instance, layer, site), so a run can resume on another number of ranks.
 
+import BERT
 import Foundation
 
 public struct ScheduleState: Codable, Equatable, Sendable {
@@ -14,6 +15,9 @@ public struct ScheduleState: Codable, Equatable, Sendable {
 
 /// Sums over all ranks and over the steps since the last metrics row; identical on every rank
 /// (reduced every step), saved so that a row whose window spans a resume is still exact.
+/// Sums over the steps since the last metrics row. The `mlm…` fields hold the model's first loss and
+/// the `nsp…` fields its second (a classifier has only the first), under the names trainer-state.json
+/// has always used.
 public struct MetricsWindow: Codable, Equatable, Sendable {
     public var steps = 0
     public var sequences = 0
@@ -30,6 +34,11 @@ public struct MetricsWindow: Codable, Equatable, Sendable {
     public var loss: Double { mlmLoss + nspLoss }
     public var mlmAccuracy: Double { mlmCorrect / max(mlmCount, 1) }
     public var nspAccuracy: Double { nspCorrect / max(nspCount, 1) }
+
+    mutating func add(_ s: LossSums) {
+        mlmLossSum += s.first.lossSum; mlmCount += s.first.count; mlmCorrect += s.first.correct
+        nspLossSum += s.second.lossSum; nspCount += s.second.count; nspCorrect += s.second.correct
+    }
 }
 
 public struct TrainerState: Codable, Equatable, Sendable {
