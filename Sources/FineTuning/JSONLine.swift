@@ -69,6 +69,7 @@ struct JSONLineParser {
         defer { depth -= 1 }
         guard depth <= Self.maxDepth else { throw error("nested more than \(Self.maxDepth) deep") }
         var members: [(key: String, value: JSONScalar)] = []
+        var position: [String: Int] = [:]   // key → index in members (a line with many keys stays linear)
         skipSpace()
         if peek == UInt8(ascii: "}") { i += 1; return members }
         while true {
@@ -79,9 +80,10 @@ struct JSONLineParser {
             try expect(":")
             skipSpace()
             let v = try value()
-            if let existing = members.firstIndex(where: { $0.key == key }) {
+            if let existing = position[key] {
                 members[existing].value = v
             } else {
+                position[key] = members.count
                 members.append((key, v))
             }
             skipSpace()

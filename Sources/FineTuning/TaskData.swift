@@ -424,6 +424,9 @@ func examples(_ raw: RawExamples, labels: LabelSet) throws -> TaskExamples {
             guard let v = label.number else {
                 throw labelError(raw, i, "label '\(label.text)' is not a number (a regression task needs numeric labels)")
             }
+            guard Float(v).isFinite else {
+                throw labelError(raw, i, "label '\(label.text)' is not a finite 32-bit float")
+            }
             values.append(Float(v))
         }
         result.labels = .values(values)
