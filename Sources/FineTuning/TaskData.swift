@@ -163,6 +163,17 @@ public struct TaskExamples {
     public internal(set) var lines: [Int]
     public internal(set) var labels: TaskLabels
     public var count: Int { texts.count }
+
+    /// Examples made in code (`lines` for messages: 1, 2, … when there is no file).
+    public init(path: String, split: TaskSplit, texts: [String], textPairs: [String]?, lines: [Int], labels: TaskLabels) {
+        precondition(textPairs.map { $0.count == texts.count } ?? true && lines.count == texts.count, "ragged examples")
+        self.path = path
+        self.split = split
+        self.texts = texts
+        self.textPairs = textPairs
+        self.lines = lines
+        self.labels = labels
+    }
 }
 
 /// A task's training, validation and test examples, with the columns and label set used.
