@@ -65,6 +65,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var skipEval: Bool = false
     /// Seconds without progress before the stall watchdog ends the job; nil = max(300, 20 × median step), 0 = off.
     public var stallTimeout: Double? = nil
+    /// Fine-tuning runs (`bert-pretrain finetune`): the task files and their settings; nil for pretraining.
+    public var fineTuning: FineTuningOptions? = nil
 
     public init() {}
 
@@ -77,4 +79,23 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public static func decode(json: Data) throws -> TrainingOptions {
         try JSONDecoder().decode(TrainingOptions.self, from: json)
     }
+}
+
+/// What a fine-tuning run reads besides the run options (saved in its trainer state like them).
+public struct FineTuningOptions: Codable, Equatable, Sendable {
+    public var trainFile: String = ""
+    public var validationFile: String? = nil
+    public var testFile: String? = nil
+    public var maxSeqLength: Int = 128
+    public var textColumn: String? = nil
+    public var textPairColumn: String? = nil
+    public var labelColumn: String = "label"
+    /// auto, classification or regression.
+    public var task: String = "auto"
+    /// nil: the config's hidden dropout.
+    public var classifierDropout: Double? = nil
+    /// Lower-case the text when the checkpoint has no tokenizer_config.json saying.
+    public var lowerCase: Bool = true
+
+    public init() {}
 }

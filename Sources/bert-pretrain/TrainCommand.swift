@@ -168,33 +168,12 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let world = Communicator.world()
-        StopSignal.install()   // before the (possibly long) setup, so a stop request then is not lost
-        // From here on a rank that stops (start-up included) ends the job with a message.
-        let watchdog = StallWatchdog.start(timeout: stallTimeout, communicator: world)
-        world.mark(.starting, activity: "starting")
-        RankLogHandler.bootstrap(rank: world.rank, size: world.size, verbose: verbose)
-        let logger = Logger(label: "bert-pretrain")
-        do {
-            BLASThreads.configure(requested: threads, localRanks: world.localSize, logger: logger)
-            var resumeDir: String? = nil
-            if resume {
-                resumeDir = resumeCheckpoint ?? CheckpointDirectory.newest(in: output)
-                guard resumeDir != nil else {
-                    throw TrainingError.badCheckpoint(path: output, reason: "--resume: no complete checkpoint (epoch-NNNN or step-NNNNNNN with trainer-state.json) in it")
-                }
-            }
+        TrainingRun.run(threads: threads, stallTimeout: stallTimeout, verbose: verbose, resume: resume,
+                        resumeCheckpoint: resumeCheckpoint, output: output, label: "bert-pretrain") { world, logger, resumeDir in
             let trainer = try Trainer(options: options, resumeFrom: resumeDir, communicator: world, logger: logger,
                                       resumeBatchSize: batchSize, resumeAccumulationSteps: accumulationSteps)
-            let outcome = try trainer.run()
-            if case .finished = outcome { logger.info("training finished") }
-            // Wait for rank 0's last checkpoint here, where a wait is watched, rather than in MPI_Finalize.
-            try world.barrier()
-        } catch {
-            world.abort("\(error)")
+            if case .finished = try trainer.run() { logger.info("training finished") }
         }
-        watchdog?.stop()
-        world.finalize()
     }
 }
 

@@ -1,0 +1,162 @@
+// `bert-pretrain finetune`: sequence classification or regression on labelled task files (HF
+// run_glue.py's inputs and outputs), data-parallel under mpirun like pretraining.
+
+import ArgumentParser
+import FineTuning
+import Foundation
+import Training
+
+struct FinetuneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "finetune",
+        abstract: "Fine-tune a pretrained BERT for sequence classification or regression ([CLS] → pooler → dropout → linear).",
+        discussion: """
+        Task files as Hugging Face's run_glue.py takes them: CSV or TSV with a header row, or JSON lines (by \
+        extension). Label column `label`; texts `sentence1` + `sentence2`, else `text` + `text_pair`, else the first \
+        one or two other columns. Integer or string labels: classification over the sorted distinct training labels; \
+        float labels: regression (MSE). Pairs are encoded [CLS] A [SEP] B [SEP], truncated longest-first.
+        Every epoch rank 0 writes OUTPUT/epoch-NNNN (a Hugging Face BertForSequenceClassification directory), \
+        a metrics.csv row for the validation set and loss.svg; at the end OUTPUT/eval_results.json and, with \
+        --test-file, OUTPUT/predict_results.txt.
+          mpirun -np 2 bert-pretrain finetune --init-from run/epoch-0003 --train-file train.csv --validation-file dev.csv --output ft/
+          mpirun -np 2 bert-pretrain finetune --config bert-tiny --vocab vocab.txt ...   (from scratch: the baseline)
+        """)
+
+    // MARK: Model and data
+    @Option(help: "Start from this checkpoint: ours, any Hugging Face BertForPreTraining/BertModel directory (a missing pooler is initialised), or a BertForSequenceClassification directory (its classifier is kept).")
+    var initFrom: String?
+
+    @Option(help: "Without --init-from: train from scratch with this preset or config.json (the baseline that shows what pretraining bought).")
+    var config: String = "bert-base"
+
+    @Option(help: "vocab.txt. Default: the one in the --init-from directory.")
+    var vocab: String?
+
+    @Option(help: "Training task file (.csv, .tsv, .jsonl or .json).")
+    var trainFile: String?
+
+    @Option(help: "Validation task file, evaluated after every epoch.")
+    var validationFile: String?
+
+    @Option(help: "Test task file: predictions written to OUTPUT/predict_results.txt at the end.")
+    var testFile: String?
+
+    @Option(help: "Column of the first text (default: sentence1, text, or the first non-label column).")
+    var textColumn: String?
+
+    @Option(help: "Column of the second text of a pair (default: sentence2, text_pair, or the second non-label column).")
+    var textPairColumn: String?
+
+    @Option(help: "Column of the labels.")
+    var labelColumn: String = "label"
+
+    @Option(help: "auto (from the training labels), classification or regression.")
+    var task: TaskChoice = .auto
+
+    @Option(help: "Tokens per example, special tokens included; longer inputs are truncated.")
+    var maxSeqLength: Int = 128
+
+    @Flag(inversion: .prefixedNo, help: "Lower-case the text when the checkpoint has no tokenizer_config.json saying whether to.")
+    var lowerCase = true
+
+    @Option(help: "Output directory (checkpoints, metrics.csv, loss.svg, eval_results.json, predict_results.txt).")
+    var output: String = "finetune"
+
+    // MARK: Schedule
+    @Option(help: "Passes over the training data.")
+    var epochs: Int = 3
+
+    @Option(help: "Examples per rank per micro-batch (default: 32). With --resume: chosen to keep the saved global batch.")
+    var batchSize: Int?
+
+    @Option(help: "Micro-batches accumulated per optimizer step (default: 1).")
+    var accumulationSteps: Int?
+
+    @Option(help: "Peak learning rate (AdamW).")
+    var lr: Double = 2e-5
+
+    @Option(help: "Fraction of all steps spent in linear warm-up, then linear decay to 0.")
+    var warmupProportion: Double = 0.1
+
+    @Option(help: "Decoupled weight decay (not on biases and LayerNorm).")
+    var weightDecay: Double = 0.01
+
+    @Option(help: "Clip the global gradient norm to this value.")
+    var maxGradNorm: Double = 1.0
+
+    @Option(help: "Dropout before the classifier (default: the config's hidden_dropout_prob).")
+    var classifierDropout: Double?
+
+    @Option(help: "Seed of the classifier's initialisation, data order and dropout.")
+    var seed: UInt64 = 42
+
+    // MARK: Checkpoints, logs, faults
+    @Flag(help: "Continue the run in --output from its newest complete checkpoint (or the one given after --resume).")
+    var resume = false
+
+    @Argument(help: ArgumentHelp("With --resume: the checkpoint directory to continue from.", valueName: "checkpoint"))
+    var resumeCheckpoint: String?
+
+    @Option(help: "Also write OUTPUT/step-NNNNNNN every this many steps (0 = only at the end of each epoch).")
+    var checkpointEverySteps: Int = 0
+
+    @Option(help: "Keep only the newest this many checkpoints (0 = keep all).")
+    var keepLast: Int = 0
+
+    @Option(help: "Write a metrics.csv row every this many steps.")
+    var logEverySteps: Int = 10
+
+    @Option(help: "BLAS threads per rank. Default: OPENBLAS_NUM_THREADS, else cores ÷ ranks on the node.")
+    var threads: Int?
+
+    @Option(help: "Stop after this many optimizer steps in all, writing a checkpoint (as on SIGTERM).")
+    var stopAfterSteps: Int?
+
+    @Option(help: ArgumentHelp("End the job (exit code 75) when a rank makes no progress for this many seconds. Default: max(300, 20 × the median step time). 0 = off.", valueName: "seconds"))
+    var stallTimeout: Double?
+
+    @Flag(help: "Debug logging on rank 0.")
+    var verbose = false
+
+    func validate() throws {
+        if !resume && trainFile == nil { throw ValidationError("--train-file is required (unless --resume)") }
+        if !resume, let extra = resumeCheckpoint { throw ValidationError("unexpected argument \"\(extra)\" (a checkpoint directory goes after --resume)") }
+        if initFrom != nil && resume { throw ValidationError("--init-from starts a new run; --resume continues one: give one of them") }
+        for (value, name) in [(epochs, "--epochs"), (batchSize ?? 1, "--batch-size"), (accumulationSteps ?? 1, "--accumulation-steps"),
+                              (logEverySteps, "--log-every-steps"), (maxSeqLength - 2, "--max-seq-length − 2")] where value < 1 {
+            throw ValidationError("\(name) must be at least 1, got \(value)")
+        }
+        if !(lr > 0) { throw ValidationError("--lr must be positive, got \(lr)") }
+        if !(warmupProportion >= 0 && warmupProportion <= 1) { throw ValidationError("--warmup-proportion must be in [0, 1], got \(warmupProportion)") }
+        if !(maxGradNorm > 0) { throw ValidationError("--max-grad-norm must be positive, got \(maxGradNorm)") }
+        if let p = classifierDropout, !(p >= 0 && p < 1) { throw ValidationError("--classifier-dropout must be in [0, 1), got \(p)") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if let t = stallTimeout, !(t >= 0) { throw ValidationError("--stall-timeout must be ≥ 0 seconds (0 = off), got \(t)") }
+    }
+
+    var options: TrainingOptions {
+        var o = TrainingOptions()
+        o.config = config; o.vocab = vocab; o.initFrom = initFrom; o.output = output
+        o.epochs = epochs; o.batchSize = batchSize ?? o.batchSize; o.accumulationSteps = accumulationSteps ?? o.accumulationSteps
+        o.learningRate = lr; o.warmupProportion = warmupProportion; o.weightDecay = weightDecay; o.maxGradNorm = maxGradNorm
+        o.seed = seed; o.checkpointEverySteps = checkpointEverySteps; o.keepLast = keepLast; o.logEverySteps = logEverySteps
+        o.stopAfterSteps = stopAfterSteps; o.stallTimeout = stallTimeout
+        var f = FineTuningOptions()
+        f.trainFile = trainFile ?? ""; f.validationFile = validationFile; f.testFile = testFile; f.maxSeqLength = maxSeqLength
+        f.textColumn = textColumn; f.textPairColumn = textPairColumn; f.labelColumn = labelColumn; f.task = task.rawValue
+        f.classifierDropout = classifierDropout; f.lowerCase = lowerCase
+        o.fineTuning = f
+        return o
+    }
+
+    func run() throws {
+        TrainingRun.run(threads: threads, stallTimeout: stallTimeout, verbose: verbose, resume: resume,
+                        resumeCheckpoint: resumeCheckpoint, output: output, label: "bert-pretrain finetune") { world, logger, resumeDir in
+            let trainer = try Trainer(fineTuning: options, resumeFrom: resumeDir, communicator: world, logger: logger,
+                                      resumeBatchSize: batchSize, resumeAccumulationSteps: accumulationSteps)
+            if case .finished = try trainer.run() { logger.info("fine-tuning finished") }
+        }
+    }
+}
+
+extension TaskChoice: ExpressibleByArgument {}
