@@ -5,6 +5,9 @@
 #   install packages → swift build -c release → corpus (corpus-tools/prepare-web-bible.sh)
 #   → vocab (bert-corpus vocab) → shards (mpirun -np NP bert-corpus build)
 #   → pretraining (mpirun -np NP bert-pretrain) → evaluation of the last checkpoint
+#   → fine-tuning on a labelled task made from the same corpus (which book of the Torah a sentence
+#     comes from; chapters split between training and validation), once from the pretrained
+#     checkpoint and once from scratch with the same flags: what pretraining bought
 #
 #   bash jobs/local-example.sh                                   # defaults below
 #   CONFIG=bert-mini EPOCHS=5 NP=4 bash jobs/local-example.sh    # any parameter as a variable
@@ -23,6 +26,8 @@
 #   WORK         where everything goes                                 default ./work-data (in the repo)
 #   FRESH=1      start a new training run instead of reusing/resuming the previous one
 #   TRAIN_ARGS   further bert-pretrain flags
+#   FT_EPOCHS    fine-tuning epochs (each of the two runs)                             default 3
+#   FT_LR        fine-tuning peak learning rate                                         default 1e-4
 #
 # Running it again is cheap: every stage keeps a stamp of its inputs and is skipped when they are
 # unchanged. Training: a finished run (its last epoch's checkpoint exists) is kept and only
@@ -45,13 +50,15 @@ RANGE=${RANGE:-"Gen 1:1-Rev 22:21"}
 WORK=${WORK:-$repo/work-data}
 FRESH=${FRESH:-0}
 TRAIN_ARGS=${TRAIN_ARGS:-}
+FT_EPOCHS=${FT_EPOCHS:-3}
+FT_LR=${FT_LR:-1e-4}
 if [ "$MAX_SEQ" -ge 512 ]; then MAX_PRED=80; else MAX_PRED=20; fi
 
 step() { echo; echo "== $(date -u +%H:%M:%S) $*"; }
 die() { echo "local-example.sh: error: $*" >&2; exit 1; }
 stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }   # file, expected content
 
-for v in EPOCHS VOCAB_SIZE MAX_SEQ DUPE_FACTOR NP BATCH_SIZE; do
+for v in EPOCHS VOCAB_SIZE MAX_SEQ DUPE_FACTOR NP BATCH_SIZE FT_EPOCHS; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v=${!v}: not a positive integer"
 done
 t_start=$(date +%s)
@@ -138,6 +145,43 @@ fi
 step "evaluation of $last on the held-out shards"
 "$bert_pretrain" evaluate --checkpoint "$last" --data "$shards" --json | tee "$run/evaluation.json"
 
+# The task: sentences of Genesis…Deuteronomy (at least 6 words), labelled with their book; every 5th
+# chapter of each book goes to validation, so no chapter is in both files. TSV: texts hold commas and quotes.
+task=$WORK/task-torah
+step "fine-tuning task: which book of the Torah a sentence comes from → $task"
+key_task="$key_corpus|torah books by chapter"
+if stamp_ok "$task/.stamp" "$key_task"; then echo "up to date"
+else
+  books=$(ls "$corpus"/00[1-5]-*.txt 2>/dev/null) || die "the corpus has no Genesis…Deuteronomy files (RANGE=$RANGE)"
+  mkdir -p "$task"
+  # shellcheck disable=SC2086
+  awk -v train="$task/train.tsv" -v dev="$task/dev.tsv" '
+    BEGIN { print "sentence\tlabel" > train; print "sentence\tlabel" > dev }
+    FNR == 1 { book = FILENAME; sub(/.*\/[0-9]+-/, "", book); sub(/\.txt$/, "", book); chapter = 1; blank = 0 }
+    /^[[:space:]]*$/ { if (!blank) chapter++; blank = 1; next }
+    { blank = 0; if (NF < 6) next; gsub(/\t/, " "); print $0 "\t" book > (chapter % 5 == 0 ? dev : train) }
+  ' $books
+  echo "$key_task" > "$task/.stamp"
+fi
+echo "$(($(wc -l < "$task/train.tsv") - 1)) training and $(($(wc -l < "$task/dev.tsv") - 1)) validation sentences"
+
+# Two runs with the same flags: from the pretrained checkpoint, and from scratch (same config, same vocabulary).
+finetune() {   # name, flags…
+  local name=$1; shift
+  local out=$WORK/finetune-$name-$CONFIG key="$key_task|$key_run|ft epochs $FT_EPOCHS lr $FT_LR|$*"
+  step "fine-tuning ($name): ${mpi[*]} bert-pretrain finetune → $out"
+  if stamp_ok "$out/.stamp" "$key" && [ -f "$out/eval_results.json" ]; then echo "already fine-tuned"; return; fi
+  rm -rf "$out"; mkdir -p "$out"
+  "${mpi[@]}" "$bert_pretrain" finetune "$@" --train-file "$task/train.tsv" --validation-file "$task/dev.tsv" \
+    --output "$out" --epochs "$FT_EPOCHS" --lr "$FT_LR" --batch-size 32 --max-seq-length 64 --log-every-steps 20 \
+    || die "fine-tuning ($name) failed (exit $?)"
+  echo "$key" > "$out/.stamp"
+}
+finetune pretrained --init-from "$last"
+finetune scratch --config "$CONFIG" --vocab "$vocab"
+accuracy() { sed -n 's/.*"eval_accuracy": *\([0-9.eE+-]*\).*/\1/p' "$WORK/finetune-$1-$CONFIG/eval_results.json"; }
+ft_pretrained=$(accuracy pretrained); ft_scratch=$(accuracy scratch)
+
 t_end=$(date +%s)
 cat <<EOF
 
@@ -147,4 +191,8 @@ Done in $((t_end - t_start)) s.
   loss curves (open in a browser):               $run/loss.svg
   held-out evaluation:                           $run/evaluation.json
 Load it in Python with: transformers.BertForPreTraining.from_pretrained("$last")
+
+Which book of the Torah (5 classes), validation accuracy after $FT_EPOCHS fine-tuning epochs:
+  from the pretrained checkpoint:  $ft_pretrained   ($WORK/finetune-pretrained-$CONFIG)
+  from scratch, same flags:        $ft_scratch   ($WORK/finetune-scratch-$CONFIG)
 EOF

@@ -11,10 +11,13 @@
 #   harness-mpi-2nodes   the same across the harness's two nodes (two slurmd on this host)
 #   typo-pretrain        pretrain.sbatch with a misspelt DATA path fails at once, message in its output
 #   typo-build           build-corpus.sbatch with a misspelt INPUT path: the same
+#   typo-finetune        finetune.sbatch with a misspelt INIT_FROM path: the same
 #   requeue-srun/-mpirun pretrain.sbatch's USR1 -> requeue -> --resume path with a stand-in rank program
 #   build-corpus         build-corpus.sbatch on 2 tasks turns a tiny corpus into shards
 #   pretrain             pretrain.sbatch on 2 tasks trains a tiny model; every epoch's checkpoint,
 #                        metrics.csv, loss.svg; `bert-pretrain evaluate` reads the last checkpoint
+#   finetune             finetune.sbatch on 2 tasks fine-tunes the pretrained checkpoint on a small
+#                        task file: classifier checkpoints, metrics.csv, eval_results.json
 #   pretrain-2nodes      the same run on 2 nodes x 1 task: same metrics as on 1 node x 2 tasks
 #   preempt-resume       the same run, sent USR1 mid-run: checkpoints, requeues itself, resumes with
 #                        --resume, completes; its metrics.csv equals the uninterrupted run's (timing
@@ -166,6 +169,7 @@ typo_test() {   # name script var value expected-message
 }
 typo_test typo-pretrain pretrain.sbatch DATA "$work/shardz" "error: DATA=$work/shardz: no such directory"
 typo_test typo-build build-corpus.sbatch INPUT "$work/corpsu" "error: INPUT=$work/corpsu: no such file or directory"
+typo_test typo-finetune finetune.sbatch INIT_FROM "$work/runn" "error: INIT_FROM=$work/runn: no model.safetensors in it"
 
 # ---- requeue-srun / requeue-mpirun: pretrain.sbatch's USR1 -> checkpoint -> requeue -> --resume path,
 # with a stand-in for bert-pretrain that keeps its signal contract (on USR1: write a checkpoint with
@@ -253,6 +257,17 @@ if [ $have_corpus -eq 1 ] && [ $have_train -eq 1 ]; then
      && "$bin/bert-pretrain" evaluate --checkpoint "$last" --data "$work/shards" --json > eval.json 2>eval.err \
      && grep -q '"mlm_loss"' eval.json; then ok pretrain
   else fail pretrain "state $state; $(tail_of "$work/run-a.out") $(cat eval.err 2>/dev/null)"; fi
+
+  # finetune: the pretrained checkpoint on a small two-class task made from the corpus's lines
+  awk 'BEGIN { print "sentence\tlabel" } NF >= 3 && n < 80 { gsub(/\t/, " "); print $0 "\t" (n % 2 ? "odd" : "even"); n++ }' \
+    "$work"/corpus/* > "$work/task.tsv"
+  id=$(env INIT_FROM="$last" TRAIN_FILE="$work/task.tsv" VALIDATION_FILE="$work/task.tsv" OUTPUT="$work/ft" EPOCHS=2 \
+       BATCH_SIZE=8 LR=1e-3 FINETUNE_ARGS="--max-seq-length 32" BERT_PRETRAIN="$bin/bert-pretrain" \
+       sbatch --parsable --nodes=1 --ntasks-per-node=2 --output="$work/ft.out" "$repo/jobs/finetune.sbatch")
+  state=$(wait_job "$id" 300)
+  if [ "$state" = COMPLETED ] && [ -f "$work/ft/epoch-0002/model.safetensors" ] && grep -q BertForSequenceClassification "$work/ft/epoch-0002/config.json" \
+     && grep -q '"eval_accuracy"' "$work/ft/eval_results.json" && grep -q '^eval,' "$work/ft/metrics.csv"; then ok finetune
+  else fail finetune "state $state; $(tail_of "$work/ft.out")"; fi
 
   # pretrain-2nodes: the same run as 2 nodes x 1 task (TCP between them): the same 2-rank arithmetic
   if [ "$SLURM_HARNESS_NODES" -ge 2 ]; then
