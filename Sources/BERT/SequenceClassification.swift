@@ -131,6 +131,10 @@ public final class BertForSequenceClassification {
         values = a.allocate(Float.self, count: maxBatch)
     }
 
+    /// Bytes of parameters + gradients, and of activations + scratch (encoder and head).
+    public var parameterBytes: Int { 2 * layout.count * MemoryLayout<Float>.stride }
+    public var activationBytes: Int { encoder.activationBytes + arena.bytes - parameterBytes }
+
     /// HF `_init_weights` over the whole layout, deterministic in `seed`.
     public func initializeWeights(seed: UInt64) { layout.initializeWeights(parameters, seed: seed) }
 

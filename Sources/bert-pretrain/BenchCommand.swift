@@ -7,6 +7,10 @@ import BERT
 import Foundation
 import Optim
 
+enum BenchTask: String, ExpressibleByArgument, CaseIterable {
+    case pretraining, classification
+}
+
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
@@ -50,6 +54,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seed of the weights, the synthetic batch and the dropout masks.")
     var seed: UInt64 = 1234
 
+    @Option(help: "pretraining (BertForPreTraining, gathered MLM head + NSP) or classification (BertForSequenceClassification, 2 labels, the fine-tuning step: gradient clipping at 1.0 as HF Trainer).")
+    var task: BenchTask = .pretraining
+
     @Flag(help: "Print one JSON object instead of the text report.")
     var json = false
 
@@ -71,42 +78,43 @@ struct BenchCommand: ParsableCommand {
         if config.vocabSize <= 1000 { throw ValidationError("the synthetic batch draws ids from [1000, vocab): vocab \(config.vocabSize) is too small") }
         BLAS.setThreads(threads)
 
-        let model = try BertForPreTraining(config: config, maxBatch: batchSize, maxSeqLength: seqLength, maxPredictions: predictions)
-        model.initializeWeights(seed: seed)
-        model.seedDropout(seed &+ 1)
-        let optimizer = AdamW(layout: model.layout, weightDecay: 0.01)
         let batch = PretrainingBatch(maxBatch: batchSize, maxSeqLength: seqLength, maxPredictions: predictions)
         fillSyntheticBatch(batch, vocabSize: config.vocabSize, seed: seed &+ 2)
-
-        var losses: [Double] = []
-        var times: [Double] = []
-        for i in 0..<(warmup + steps) {
-            let start = Clock.now
-            let loss = try model.forward(batch, training: true)
-            model.zeroGradients()
-            model.backward(mlmScale: 1 / Float(max(1, loss.mlmCount)), nspScale: 1 / Float(loss.nspCount), gradientsReady: nil)
-            optimizer.step(parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-4)
-            let elapsed = Clock.now - start
-            losses.append(loss.loss)
-            if i >= warmup { times.append(elapsed) }
+        let times: [Double], losses: [Double], layoutCount: Int, activationBytes: Int, parameterBytes: Int
+        switch task {
+        case .pretraining:
+            let model = try BertForPreTraining(config: config, maxBatch: batchSize, maxSeqLength: seqLength, maxPredictions: predictions)
+            (times, losses) = timeSteps(model, batch: batch, clip: false)
+            (layoutCount, activationBytes, parameterBytes) = (model.layout.count, model.activationBytes, model.parameterBytes)
+        case .classification:
+            let model = try BertForSequenceClassification(config: config, numLabels: 2, problemType: .singleLabelClassification,
+                                                          maxBatch: batchSize, maxSeqLength: seqLength)
+            let pairs = ClassificationBatch(maxBatch: batchSize, maxSeqLength: seqLength)
+            pairs.inputIds.baseAddress!.update(from: batch.inputIds.baseAddress!, count: batchSize * seqLength)
+            pairs.segmentIds.baseAddress!.update(from: batch.segmentIds.baseAddress!, count: batchSize * seqLength)
+            pairs.inputMask.baseAddress!.update(from: batch.inputMask.baseAddress!, count: batchSize * seqLength)
+            for b in 0..<batchSize { pairs.labels[b] = batch.nextSentenceLabels[b] }
+            (times, losses) = timeSteps(model, batch: pairs, clip: true)
+            (layoutCount, activationBytes, parameterBytes) = (model.layout.count, model.activationBytes, model.parameterBytes)
         }
         let median = times.sorted()[times.count / 2]
-        let flops = Self.flopsPerStep(config: config, batch: batchSize, seq: seqLength, predictions: predictions)
+        let flops = Self.flopsPerStep(config: config, batch: batchSize, seq: seqLength,
+                                      predictions: task == .pretraining ? predictions : 0)
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let peakRSS = Double(usage.ru_maxrss) / 1024   // ru_maxrss is in KiB on Linux
         let sgemm = BLAS.measureSgemm(size: 2048)
 
         let report: [(String, Any)] = [
-            ("config", self.config), ("threads", threads), ("batch_size", batchSize), ("seq_length", seqLength),
+            ("config", self.config), ("task", task.rawValue), ("threads", threads), ("batch_size", batchSize), ("seq_length", seqLength),
             ("predictions", predictions), ("dropout", dropout), ("steps", steps), ("warmup", warmup),
-            ("parameters", model.layout.count),
+            ("parameters", layoutCount),
             ("seq_per_s", Double(batchSize) / median), ("step_ms_median", median * 1e3),
             ("step_ms_min", (times.min() ?? 0) * 1e3), ("flops_per_step", flops),
             ("gflops", flops / median / 1e9), ("sgemm_gflops", sgemm),
             ("gemm_efficiency", flops / median / 1e9 / sgemm),
-            ("peak_rss_mb", peakRSS), ("activation_mb", Double(model.activationBytes) / 1_048_576),
-            ("parameter_and_gradient_mb", Double(model.parameterBytes) / 1_048_576),
+            ("peak_rss_mb", peakRSS), ("activation_mb", Double(activationBytes) / 1_048_576),
+            ("parameter_and_gradient_mb", Double(parameterBytes) / 1_048_576),
             ("first_loss", losses.first ?? 0), ("last_loss", losses.last ?? 0),
         ]
         if json {
@@ -117,15 +125,37 @@ struct BenchCommand: ParsableCommand {
             }
             print("{" + body.joined(separator: ", ") + "}")
         } else {
-            print(String(format: "%@ threads=%d B=%d T=%d P=%d dropout=%.2f: %.2f seq/s, median step %.1f ms (min %.1f), "
+            print(String(format: "%@ %@ threads=%d B=%d T=%d P=%d dropout=%.2f: %.2f seq/s, median step %.1f ms (min %.1f), "
                          + "%.1f GFLOP/s (%.1f GFLOP/step) = %.0f%% of sgemm %.1f GFLOP/s, peak RSS %.0f MB "
                          + "(activations %.0f MB, parameters+gradients %.0f MB), loss %.3f -> %.3f",
-                         self.config, threads, batchSize, seqLength, predictions, dropout, Double(batchSize) / median,
+                         self.config, task.rawValue, threads, batchSize, seqLength, predictions, dropout, Double(batchSize) / median,
                          median * 1e3, (times.min() ?? 0) * 1e3, flops / median / 1e9, flops / 1e9,
                          100 * flops / median / 1e9 / sgemm, sgemm, peakRSS,
-                         Double(model.activationBytes) / 1_048_576, Double(model.parameterBytes) / 1_048_576,
+                         Double(activationBytes) / 1_048_576, Double(parameterBytes) / 1_048_576,
                          losses.first ?? 0, losses.last ?? 0))
         }
+    }
+
+    /// Times warm-up + timed steps (forward, zero gradients, backward, optional clipping at 1.0, AdamW);
+    /// returns the timed steps' seconds and every step's loss.
+    func timeSteps<M: TrainableModel>(_ model: M, batch: M.Batch, clip: Bool) -> (times: [Double], losses: [Double]) {
+        model.initializeWeights(seed: seed)
+        model.seedDropout(seed &+ 1)
+        let optimizer = AdamW(layout: model.layout, weightDecay: 0.01)
+        let counts = batch.lossCounts
+        var losses: [Double] = [], times: [Double] = []
+        for i in 0..<(warmup + steps) {
+            let start = Clock.now
+            let loss = try! model.trainingForward(batch)
+            model.zeroGradients()
+            model.backward(firstScale: 1 / Float(max(1, counts.first)), secondScale: 1 / Float(max(1, counts.second)), gradientsReady: nil)
+            if clip { _ = clipGradientNorm(model.gradients, maxNorm: 1) }
+            optimizer.step(parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients), learningRate: 1e-4)
+            let elapsed = Clock.now - start
+            losses.append(loss.loss)
+            if i >= warmup { times.append(elapsed) }
+        }
+        return (times, losses)
     }
 
     /// The peer benchmark's formula with the gathered MLM head (see `--help`).
