@@ -140,7 +140,10 @@ public final class StallWatchdog: @unchecked Sendable {
             let limit = StallWatchdog.limit(timeout: timeout, stepSeconds: snapshot.stepSeconds,
                                             stopRequested: StopSignal.received != 0)
             let idle = now.timeIntervalSince(lastProgress)
-            if idle >= limit {
+            // A rank stopped after this one's last progress may not be silent yet: give the silence time to
+            // show (the others heartbeat every second) before ending without a name.
+            let unnamed = snapshot.waiting && StallWatchdog.missing(snapshot).isEmpty
+            if idle >= limit + (unnamed ? StallWatchdog.silentSeconds + 1.5 : 0) {
                 end(StallWatchdog.message(rank: progress.rank, size: progress.size, seconds: idle,
                                           snapshot: snapshot, activity: activity))
             }
@@ -159,6 +162,13 @@ public final class StallWatchdog: @unchecked Sendable {
         _exit(StallWatchdog.exitCode)
     }
 
+    /// The ranks a waiting rank waits for: those behind it, or if none is (all in the same collective), the silent ones.
+    static func missing(_ snapshot: RankProgress.Snapshot) -> [RankProgress.Peer] {
+        let mine = (snapshot.step, snapshot.phase)
+        let behind = snapshot.peers.filter { ($0.step, $0.phase) < mine }
+        return behind.isEmpty ? snapshot.peers.filter { $0.secondsSinceHeard > silentSeconds } : behind
+    }
+
     /// The one line printed when the limit is reached.
     public static func message(rank: Int, size: Int, seconds: Double, snapshot: RankProgress.Snapshot, activity: String) -> String {
         let here = TrainingPhase.describe(step: snapshot.step, phase: snapshot.phase)
@@ -168,12 +178,9 @@ public final class StallWatchdog: @unchecked Sendable {
             if !activity.isEmpty && activity != here.name { text += ": \(activity)" }
             return text
         }
-        // The ranks behind this one; if none is (all wait in the same collective), the silent ones.
-        let mine = (snapshot.step, snapshot.phase)
-        var missing = snapshot.peers.filter { ($0.step, $0.phase) < mine }
-        if missing.isEmpty { missing = snapshot.peers.filter { $0.secondsSinceHeard > silentSeconds } }
+        let missing = StallWatchdog.missing(snapshot)
         guard !missing.isEmpty else {
-            return text + "waiting in \(here.name), but every rank was heard from lately (at the same phase)"
+            return text + "waiting in \(here.name), but every other rank was heard from lately"
         }
         var groups: [(step: Int, phase: Int, ranks: [Int])] = []
         for peer in missing.sorted(by: { $0.rank < $1.rank }) {

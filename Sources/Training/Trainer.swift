@@ -243,10 +243,10 @@ public final class Trainer {
         let micro = try loader.next()                                            // next batch (A micro-batches)
         mark(.countingTokens)
         let (maskedTokens, sequences) = try globalCounts(micro)                   // all ranks, all micro-batches
-        mark(.forwardBackward)
         model.zeroGradients()
         var sums = StepSums()
         for (a, batch) in micro.enumerated() {
+            mark(.forwardBackward)                                                // per micro-batch: progress in a long step
             let loss = try model.forward(batch, training: true)
             sums.add(loss)
             let isLast = a == micro.count - 1
