@@ -85,13 +85,20 @@ public final class StallWatchdog: @unchecked Sendable {
     public static let silentSeconds = 2.5
     /// EX_TEMPFAIL: the job may succeed if run again (with --resume).
     public static let exitCode: Int32 = 75
+    /// A sleep of the watchdog overrun by this much means the process was suspended.
+    static let suspendedSeconds = 2.0
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 
     let progress: RankProgress
     let timeout: Double?
     private let stopped = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
     private var lastGeneration: UInt64 = 0
     private var lastActivity = ""
-    private var lastProgress = Date()
+    /// Seconds on the monotonic clock.
+    private var lastProgress = StallWatchdog.now()
+    /// When the watchdog's current sleep should end (to tell a suspended process, see `watch`).
+    private var wakeDue = StallWatchdog.now()
 
     /// Starts the exchange with the other ranks (collective) and the watchdog thread; nil when `timeout` is 0.
     /// `timeout` nil: the default rule.
@@ -131,7 +138,10 @@ public final class StallWatchdog: @unchecked Sendable {
         while !stopped.pointee {
             let snapshot = progress.snapshot()
             let activity = RankActivity.current
-            let now = Date()
+            let now = StallWatchdog.now()
+            // Woken far later than asked: the whole process was suspended (SIGSTOP, Slurm's `scontrol suspend`),
+            // which is no stall of its own; the time it was suspended does not count.
+            if now - wakeDue > StallWatchdog.suspendedSeconds { lastProgress += now - wakeDue }
             if snapshot.generation != lastGeneration || activity != lastActivity {
                 lastGeneration = snapshot.generation
                 lastActivity = activity
@@ -139,7 +149,7 @@ public final class StallWatchdog: @unchecked Sendable {
             }
             let limit = StallWatchdog.limit(timeout: timeout, stepSeconds: snapshot.stepSeconds,
                                             stopRequested: StopSignal.received != 0)
-            let idle = now.timeIntervalSince(lastProgress)
+            let idle = now - lastProgress
             // A rank stopped after this one's last progress may not be silent yet: give the silence time to
             // show (the others heartbeat every second) before ending without a name.
             let unnamed = snapshot.waiting && StallWatchdog.missing(snapshot).isEmpty
@@ -147,7 +157,9 @@ public final class StallWatchdog: @unchecked Sendable {
                 end(StallWatchdog.message(rank: progress.rank, size: progress.size, seconds: idle,
                                           snapshot: snapshot, activity: activity))
             }
-            usleep(UInt32(1e6 * min(1, max(0.05, limit / 10))))
+            let interval = min(1, max(0.05, limit / 10))
+            wakeDue = now + interval
+            usleep(UInt32(1e6 * interval))
         }
     }
 
