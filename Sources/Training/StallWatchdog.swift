@@ -85,13 +85,20 @@ public final class StallWatchdog: @unchecked Sendable {
     public static let silentSeconds = 2.5
     /// EX_TEMPFAIL: the job may succeed if run again (with --resume).
     public static let exitCode: Int32 = 75
+    /// A sleep of the watchdog overrun by this much means the process was suspended.
+    static let suspendedSeconds = 2.0
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 
     let progress: RankProgress
     let timeout: Double?
     private let stopped = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
     private var lastGeneration: UInt64 = 0
     private var lastActivity = ""
-    private var lastProgress = Date()
+    /// Seconds on the monotonic clock.
+    private var lastProgress = StallWatchdog.now()
+    /// When the watchdog's current sleep should end (to tell a suspended process, see `watch`).
+    private var wakeDue = StallWatchdog.now()
 
     /// Starts the exchange with the other ranks (collective) and the watchdog thread; nil when `timeout` is 0.
     /// `timeout` nil: the default rule.
@@ -128,29 +135,31 @@ public final class StallWatchdog: @unchecked Sendable {
     }
 
     private func watch() {
-        var lastTick = Date()
         while !stopped.pointee {
             let snapshot = progress.snapshot()
             let activity = RankActivity.current
-            let now = Date()
-            let limit = StallWatchdog.limit(timeout: timeout, stepSeconds: snapshot.stepSeconds,
-                                            stopRequested: StopSignal.received != 0)
-            // This thread itself did not run for a long time: the whole process was frozen (SIGSTOP, a
-            // suspended VM), not stuck. Count from now, so that a rank woken by SIGCONT (Open MPI sends it
-            // before ending a job) does not blame itself.
-            let frozen = now.timeIntervalSince(lastTick) > max(2, limit / 2)
-            lastTick = now
-            if frozen || snapshot.generation != lastGeneration || activity != lastActivity {
+            let now = StallWatchdog.now()
+            // Woken far later than asked: the whole process was suspended (SIGSTOP, Slurm's `scontrol suspend`),
+            // which is no stall of its own; the time it was suspended does not count.
+            if now - wakeDue > StallWatchdog.suspendedSeconds { lastProgress += now - wakeDue }
+            if snapshot.generation != lastGeneration || activity != lastActivity {
                 lastGeneration = snapshot.generation
                 lastActivity = activity
                 lastProgress = now
             }
-            let idle = now.timeIntervalSince(lastProgress)
-            if idle >= limit {
+            let limit = StallWatchdog.limit(timeout: timeout, stepSeconds: snapshot.stepSeconds,
+                                            stopRequested: StopSignal.received != 0)
+            let idle = now - lastProgress
+            // A rank stopped after this one's last progress may not be silent yet: give the silence time to
+            // show (the others heartbeat every second) before ending without a name.
+            let unnamed = snapshot.waiting && StallWatchdog.missing(snapshot).isEmpty
+            if idle >= limit + (unnamed ? StallWatchdog.silentSeconds + 1.5 : 0) {
                 end(StallWatchdog.message(rank: progress.rank, size: progress.size, seconds: idle,
                                           snapshot: snapshot, activity: activity))
             }
-            usleep(UInt32(1e6 * min(1, max(0.05, limit / 10))))
+            let interval = min(1, max(0.05, limit / 10))
+            wakeDue = now + interval
+            usleep(UInt32(1e6 * interval))
         }
     }
 
@@ -165,6 +174,13 @@ public final class StallWatchdog: @unchecked Sendable {
         _exit(StallWatchdog.exitCode)
     }
 
+    /// The ranks a waiting rank waits for: those behind it, or if none is (all in the same collective), the silent ones.
+    static func missing(_ snapshot: RankProgress.Snapshot) -> [RankProgress.Peer] {
+        let mine = (snapshot.step, snapshot.phase)
+        let behind = snapshot.peers.filter { ($0.step, $0.phase) < mine }
+        return behind.isEmpty ? snapshot.peers.filter { $0.secondsSinceHeard > silentSeconds } : behind
+    }
+
     /// The one line printed when the limit is reached.
     public static func message(rank: Int, size: Int, seconds: Double, snapshot: RankProgress.Snapshot, activity: String) -> String {
         let here = TrainingPhase.describe(step: snapshot.step, phase: snapshot.phase)
@@ -174,12 +190,9 @@ public final class StallWatchdog: @unchecked Sendable {
             if !activity.isEmpty && activity != here.name { text += ": \(activity)" }
             return text
         }
-        // The ranks behind this one; if none is (all wait in the same collective), the silent ones.
-        let mine = (snapshot.step, snapshot.phase)
-        var missing = snapshot.peers.filter { ($0.step, $0.phase) < mine }
-        if missing.isEmpty { missing = snapshot.peers.filter { $0.secondsSinceHeard > silentSeconds } }
+        let missing = StallWatchdog.missing(snapshot)
         guard !missing.isEmpty else {
-            return text + "waiting in \(here.name), but every rank was heard from lately (at the same phase)"
+            return text + "waiting in \(here.name), but every other rank was heard from lately"
         }
         var groups: [(step: Int, phase: Int, ranks: [Int])] = []
         for peer in missing.sorted(by: { $0.rank < $1.rank }) {

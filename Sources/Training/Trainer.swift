@@ -192,10 +192,10 @@ public final class Trainer<Task: TrainingTask> {
         let micro = try task.nextMicroBatches()                                  // next batch (A micro-batches)
         mark(.countingTokens)
         let (first, second) = try globalCounts(micro)                             // all ranks, all micro-batches
-        mark(.forwardBackward)
         model.zeroGradients()
         var sums = LossSums()
         for (a, batch) in micro.enumerated() {
+            mark(.forwardBackward)                                                // per micro-batch: progress in a long step
             sums = sums + (try model.trainingForward(batch))
             model.backward(firstScale: 1 / Float(first), secondScale: 1 / Float(second),
                            gradientsReady: a == micro.count - 1 ? gradientsReady : nil)
