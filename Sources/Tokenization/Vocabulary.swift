@@ -88,6 +88,15 @@ public final class Vocabulary {
             if token.utf8.contains(0x0A) || token.utf8.contains(0x0D) {
                 throw VocabularyError(path: source, line: index + 1, reason: "token contains a line break")
             }
+            // WordPiece never looks up a piece longer than a word it tokenizes (longer words become [UNK]), so a
+            // longer entry can never match: it is corruption (and would size buffers by its length).
+            if token.utf8.count > BertTokenizer.maxInputCharsPerWord {
+                let continuation = token.hasPrefix("##")
+                let characters = token.unicodeScalars.count - (continuation ? 2 : 0)
+                if characters > BertTokenizer.maxInputCharsPerWord {
+                    throw VocabularyError(path: source, line: index + 1, reason: "token of \(characters) characters (\(token.utf8.count) bytes) is longer than WordPiece can ever match (\(BertTokenizer.maxInputCharsPerWord) characters\(continuation ? " after \"##\"" : ""); longer words become [UNK])")
+                }
+            }
             var utf8 = Array(token.utf8)
             let previous = utf8.withUnsafeBufferPointer { table.insert($0, id: Int32(index)) }
             if let previous {

@@ -151,3 +151,18 @@ final class VocabularyTests: XCTestCase {
         XCTAssertEqual(v.sha256.count, 64)
     }
 }
+
+/// A vocabulary entry longer than WordPiece could ever match is corruption, refused naming the line (issue 11, item 5).
+final class VocabularyEntryLengthTests: XCTestCase {
+    func testEntriesLongerThanAWordAreRefusedNamingTheLine() throws {
+        let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        let longest = String(repeating: "é", count: 100)   // 100 characters, 200 bytes: matchable
+        XCTAssertNoThrow(try Vocabulary(tokens: specials + [longest, "##" + longest]))
+        for (token, what) in [(longest + "x", "(201 bytes)"), ("##" + longest + "x", "after \"##\"")] {
+            XCTAssertThrowsError(try Vocabulary(tokens: specials + ["a", token])) { error in
+                XCTAssertTrue("\(error)".hasPrefix("<memory>:7: token of 101 characters"), "\(error)")
+                XCTAssertTrue("\(error)".contains(what), "\(error)")
+            }
+        }
+    }
+}

@@ -52,7 +52,7 @@ struct TokenizeCommand: ParsableCommand {
         func tokenize(_ segment: TextSegmentReader.Segment) throws {
             ids.removeAll(keepingCapacity: true)
             tokenizer.encode(utf8: segment.bytes, appendingTo: &ids)
-            formatter.write(ids, continuing: lineStarted, to: &output)
+            try formatter.write(ids, continuing: lineStarted, to: &output)
             tokenCount += ids.count
             bytesRead += segment.bytes.count + (segment.endsLine ? 1 : 0)
             if segment.endsLine {
@@ -106,18 +106,26 @@ struct TokenFormatter {
         longest = zip(starts.dropFirst(), starts).map { $0 - $1 }.max() ?? 0
     }
 
-    func write(_ ids: [Int32], continuing: Bool, to output: inout OutputBuffer) {
-        output.reserve(ids.count * (longest + 1))
-        text.withUnsafeBufferPointer { text in
-            starts.withUnsafeBufferPointer { starts in
-                var first = !continuing
-                for id in ids {
-                    if !first { output.appendUnchecked(0x20) }
-                    first = false
-                    let start = starts[Int(id)]
-                    output.appendUnchecked(text.baseAddress! + start, starts[Int(id) + 1] - start)
+    /// Ids per reservation: the buffer grows by at most this many of the longest token, not by a whole
+    /// segment's worth (up to 1 MiB of ids) of it.
+    static let chunk = 4096
+
+    func write(_ ids: [Int32], continuing: Bool, to output: inout OutputBuffer) throws {
+        var first = !continuing
+        for chunkStart in stride(from: 0, to: ids.count, by: Self.chunk) {
+            let chunkEnd = min(ids.count, chunkStart + Self.chunk)
+            output.reserve((chunkEnd - chunkStart) * (longest + 1))
+            text.withUnsafeBufferPointer { text in
+                starts.withUnsafeBufferPointer { starts in
+                    for id in ids[chunkStart..<chunkEnd] {
+                        if !first { output.appendUnchecked(0x20) }
+                        first = false
+                        let start = starts[Int(id)]
+                        output.appendUnchecked(text.baseAddress! + start, starts[Int(id) + 1] - start)
+                    }
                 }
             }
+            try output.flushIfFull()
         }
     }
 }
