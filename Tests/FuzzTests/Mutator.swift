@@ -108,12 +108,13 @@ enum Mutator {
 
 /// Per-reader counts of outcomes, printed by the fuzz script.
 struct FuzzTally {
-    var valid = 0, errors = 0
+    var valid = 0, errors = 0, skipped = 0
     var errorKinds: [String: Int] = [:]
 
     mutating func record(_ outcome: Result<Void, Error>) {
         switch outcome {
         case .success: valid += 1
+        case .failure(let error) where error is FuzzSkip: skipped += 1
         case .failure(let error):
             errors += 1
             errorKinds[String(describing: type(of: error)), default: 0] += 1
@@ -145,7 +146,7 @@ enum FuzzRunner {
             if seconds > 2 { print("fuzz-slow: \(reader) case \(index): \(String(format: "%.1f", seconds)) s") }
         }
         watchdog.stop()
-        print("fuzz: \(reader): \(cases) cases: \(tally.valid) valid, \(tally.errors) errors \(tally.errorKinds.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
+        print("fuzz: \(reader): \(cases) cases: \(tally.valid) valid, \(tally.errors) errors, \(tally.skipped) skipped (gzip bombs); errors by type: \(tally.errorKinds.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
         return tally
     }
 }
