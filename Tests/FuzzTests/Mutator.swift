@@ -125,7 +125,7 @@ struct FuzzTally {
 /// Runs `cases` seeded cases of one reader; a case that takes longer than `hangSeconds` ends the test
 /// process with the reader and case number (an in-process hang would otherwise only show as a timeout).
 enum FuzzRunner {
-    static var cases: Int { ProcessInfo.processInfo.environment["FUZZ_CASES"].flatMap(Int.init) ?? 150 }
+    static var cases: Int { ProcessInfo.processInfo.environment["FUZZ_CASES"].flatMap(Int.init) ?? 60 }
     static var verbose: Bool { ProcessInfo.processInfo.environment["FUZZ_VERBOSE"] != nil }
     /// First case number (to rerun one case: FUZZ_FIRST=417 FUZZ_CASES=1 FUZZ_VERBOSE=1).
     static var first: Int { ProcessInfo.processInfo.environment["FUZZ_FIRST"].flatMap(Int.init) ?? 0 }
