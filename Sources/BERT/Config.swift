@@ -282,7 +282,7 @@ public struct MemoryRequirement {
         a.add(L, layer.value ?? Int.max)
         a.add(2, n, I); a.add(7, n, H); a.add(Parallel.threads, 2, T, T)
         // Pretraining heads.
-        a.add(3, m); a.add(5, B); a.add(6, m, H); a.add(m, V); a.add(n, H)
+        a.add(4, m); a.add(3, B); a.add(2, B, H); a.add(6, m, H); a.add(m, V); a.add(n, H)
         var bytes = Sum(); bytes.add(4, a.value ?? Int.max)
         activations = bytes.value
         var total = Sum()
