@@ -73,6 +73,9 @@ let package = Package(
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tokenization"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "BERT", "Optim", "Corpus", "Tokenization"]),
         .testTarget(name: "FineTuningTests", dependencies: ["FineTuning", "BERT", "Tokenization", "Training"], resources: [.copy("Fixtures")]),
+        // Mutation fuzzing of the readers of untrusted input (FUZZ_CASES cases per reader; jobs/tests/fuzz.sh).
+        .testTarget(name: "FuzzTests", dependencies: ["BERT", "Tokenization", "Corpus", "Storage", "CZlib",
+                                                      .product(name: "Logging", package: "swift-log")]),
     ],
     // C interop (stderr, MPI/HDF5 globals) is pervasive here; strict Swift 6 concurrency checking buys nothing
     // for a single-threaded-per-rank program and would wrap every C global in an unsafe annotation.

@@ -71,14 +71,17 @@ public final class BertForPreTraining {
     public var parameterBytes: Int { 2 * layout.count * MemoryLayout<Float>.stride }
     public var activationBytes: Int { encoder.activationBytes + arena.bytes - parameterBytes }
 
-    /// Allocates parameters, gradients and every activation for the largest batch once.
-    public init(config: BertConfig, maxBatch: Int, maxSeqLength: Int, maxPredictions: Int) throws {
+    /// Allocates parameters, gradients and every activation for the largest batch once; first checks
+    /// that they, and `optimizerMoments` parameter-sized optimizer buffers, fit in physical memory.
+    public init(config: BertConfig, maxBatch: Int, maxSeqLength: Int, maxPredictions: Int, optimizerMoments: Int = 2) throws {
         try config.validate()
         if maxSeqLength > config.maxPositionEmbeddings {
             throw BertInputError.sequenceTooLong(length: maxSeqLength, capacity: maxSeqLength,
                                                  maxPositionEmbeddings: config.maxPositionEmbeddings)
         }
         precondition(maxBatch > 0 && maxSeqLength > 0 && maxPredictions >= 0, "model capacity must be positive")
+        try MemoryRequirement(config: config, maxBatch: maxBatch, maxSeqLength: maxSeqLength, maxPredictions: maxPredictions,
+                              optimizerMoments: optimizerMoments).check()
         self.config = config
         self.layout = ParameterLayout(config: config)
         heads = PretrainingHeads.Offsets(layout)

@@ -33,10 +33,14 @@ public enum ConfigError: Error, CustomStringConvertible {
     case invalid(field: String, reason: String)
     case unreadable(path: String, reason: String)
     case unknownPreset(String)
+    /// The model would not fit: bytes needed (nil: more than Int.max), what for, and the machine's memory.
+    case tooLarge(needed: Int?, breakdown: String, physical: Int)
 
     public var description: String {
         switch self {
         case .invalid(let field, let reason): return "invalid BERT config: \(field): \(reason)"
+        case .tooLarge(let needed, let breakdown, let physical):
+            return "the model needs \(needed.map(MemoryRequirement.text) ?? "more than 8 EiB") per rank (\(breakdown)) but this machine has \(MemoryRequirement.text(physical)) of physical memory: choose a smaller model, batch size or sequence length"
         case .unreadable(let path, let reason): return "cannot read BERT config \(path): \(reason)"
         case .unknownPreset(let name):
             return "unknown config \"\(name)\": give a preset (\(BertConfig.presetNames.joined(separator: ", "))) or a path to config.json"
@@ -125,6 +129,14 @@ public struct BertConfig: Equatable, Sendable {
         try positive(intermediateSize, "intermediate_size")
         try positive(maxPositionEmbeddings, "max_position_embeddings")
         try positive(typeVocabSize, "type_vocab_size")
+        // Token ids, positions and counts are 32-bit in shards and batches; the bound also keeps every
+        // size product below in Int range until the overflow-checked memory estimate (MemoryRequirement).
+        for (value, field) in [(vocabSize, "vocab_size"), (hiddenSize, "hidden_size"), (numHiddenLayers, "num_hidden_layers"),
+                               (numAttentionHeads, "num_attention_heads"), (intermediateSize, "intermediate_size"),
+                               (maxPositionEmbeddings, "max_position_embeddings"), (typeVocabSize, "type_vocab_size")]
+            where value > BertConfig.maxSize {
+            throw ConfigError.invalid(field: field, reason: "\(value) exceeds the limit \(BertConfig.maxSize) (ids and sizes are 32-bit)")
+        }
         if hiddenSize % numAttentionHeads != 0 {
             throw ConfigError.invalid(field: "hidden_size",
                                       reason: "\(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")
@@ -142,6 +154,21 @@ public struct BertConfig: Equatable, Sendable {
         if !(layerNormEps > 0 && layerNormEps.isFinite) {
             throw ConfigError.invalid(field: "layer_norm_eps", reason: "must be positive, got \(layerNormEps)")
         }
+    }
+
+    /// Largest value of any size field (Int32.max).
+    public static let maxSize = Int(Int32.max)
+
+    /// Number of Float parameters (ParameterLayout's count), nil when it overflows Int.
+    public var parameterCount: Int? {
+        let H = hiddenSize, I = intermediateSize, V = vocabSize
+        var n = MemoryRequirement.Sum()
+        n.add(V, H); n.add(maxPositionEmbeddings, H); n.add(typeVocabSize, H); n.add(2, H)   // embeddings
+        var layer = MemoryRequirement.Sum()
+        layer.add(4, H, H); layer.add(2, H, I); layer.add(9, H); layer.add(I)
+        n.add(numHiddenLayers, layer.value ?? Int.max)
+        n.add(2, H, H); n.add(6, H); n.add(V); n.add(2)                                    // pooler, heads
+        return n.value
     }
 
     // MARK: config.json
@@ -219,5 +246,87 @@ public struct BertConfig: Equatable, Sendable {
         ]
         let body = fields.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n")
         return Data("{\n\(body)\n}\n".utf8)
+    }
+}
+
+// MARK: Memory
+
+/// What a model of this config takes in memory for training on one rank, computed before anything is
+/// allocated and with overflow-checked arithmetic: parameters, gradients, optimizer moments, and the
+/// activations and scratch that BertEncoder and BertForPreTraining allocate for the largest batch.
+public struct MemoryRequirement {
+    /// Bytes of parameters, gradients, optimizer moments, activations (nil: overflow), and their sum.
+    public let parameters, gradients, optimizerMoments, activations, total: Int?
+
+    /// `optimizerMoments`: Float copies of the parameters the optimizer keeps (AdamW 2, LAMB 3, inference 0).
+    public init(config c: BertConfig, maxBatch B: Int, maxSeqLength T: Int, maxPredictions P: Int, optimizerMoments copies: Int) {
+        let count = c.parameterCount
+        func floats(_ copies: Int) -> Int? {
+            guard let count else { return nil }
+            var s = Sum(); s.add(copies, count, 4); return s.value
+        }
+        parameters = floats(1)
+        gradients = floats(1)
+        optimizerMoments = floats(copies)
+        let H = c.hiddenSize, I = c.intermediateSize, A = c.numAttentionHeads, L = c.numHiddenLayers, V = c.vocabSize
+        var a = Sum()   // in elements of 4 bytes, dropout masks (1 byte) counted as 4: an upper bound
+        var N = Sum(); N.add(B, T)
+        let n = N.value ?? Int.max
+        var M = Sum(); M.add(B, P)
+        let m = M.value ?? Int.max
+        // Encoder: inputs, embeddings, L+1 hidden states, per layer, shared scratch.
+        a.add(6, n); a.add(2, n, H)
+        a.add(L + 1, n, H)
+        var layer = Sum()
+        layer.add(10, n, H); layer.add(n, I); layer.add(4, n); layer.add(2, B, A, T, T)
+        a.add(L, layer.value ?? Int.max)
+        a.add(2, n, I); a.add(7, n, H); a.add(Parallel.threads, 2, T, T)
+        // Pretraining heads.
+        a.add(4, m); a.add(3, B); a.add(2, B, H); a.add(6, m, H); a.add(m, V); a.add(n, H)
+        var bytes = Sum(); bytes.add(4, a.value ?? Int.max)
+        activations = bytes.value
+        var total = Sum()
+        for part in [parameters, gradients, optimizerMoments, activations] { total.add(part ?? Int.max) }
+        self.total = total.value
+    }
+
+    /// Throws ConfigError.tooLarge when `total` exceeds the machine's physical memory.
+    public func check(physical: Int = MemoryRequirement.physicalMemory) throws {
+        if let total, total <= physical { return }
+        func part(_ name: String, _ bytes: Int?) -> String { "\(name) \(bytes.map(MemoryRequirement.text) ?? "overflow")" }
+        let breakdown = [part("parameters", parameters), part("gradients", gradients),
+                         part("optimizer moments", optimizerMoments), part("activations", activations)].joined(separator: ", ")
+        throw ConfigError.tooLarge(needed: total, breakdown: breakdown, physical: physical)
+    }
+
+    /// Physical memory of this machine (sysconf), in bytes.
+    public static var physicalMemory: Int {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, size > 0 else { return Int.max }
+        return pages.multipliedReportingOverflow(by: size).overflow ? Int.max : pages * size
+    }
+
+    /// Bytes in binary units: "1.5 GiB".
+    public static func text(_ bytes: Int) -> String {
+        let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+        var value = Double(bytes), unit = 0
+        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+        return unit == 0 ? "\(bytes) bytes" : String(format: "%.1f", value) + " " + units[unit]
+    }
+
+    /// A sum of products of non-negative Ints that turns nil on overflow (and stays nil).
+    struct Sum {
+        private(set) var value: Int? = 0
+        mutating func add(_ factors: Int...) {
+            guard let current = value else { return }
+            var product = 1
+            for f in factors {
+                let (p, overflow) = product.multipliedReportingOverflow(by: f)
+                if overflow || f < 0 { value = nil; return }
+                product = p
+            }
+            let (s, overflow) = current.addingReportingOverflow(product)
+            value = overflow ? nil : s
+        }
     }
 }

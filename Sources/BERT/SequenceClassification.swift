@@ -103,6 +103,9 @@ public final class BertForSequenceClassification {
             throw ConfigError.invalid(field: "classifier_dropout", reason: "\(dropout) is not in [0, 1)")
         }
         precondition(maxBatch > 0 && maxSeqLength > 0, "model capacity must be positive")
+        // Refuse, before allocating, what cannot fit (the pretraining model's estimate bounds this one's).
+        try MemoryRequirement(config: config, maxBatch: maxBatch, maxSeqLength: maxSeqLength, maxPredictions: 0,
+                              optimizerMoments: 2).check()
         self.config = config
         self.numLabels = numLabels
         self.problemType = problemType

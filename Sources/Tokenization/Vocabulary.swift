@@ -20,6 +20,9 @@ public final class Vocabulary {
     /// The special tokens, in the order our vocabulary builder writes them (ids 0–4).
     public static let specialTokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
+    /// Longest token accepted, in characters after a "##" prefix: ten times the longest WordPiece can match.
+    public static let maxTokenCharacters = 10 * BertTokenizer.maxInputCharsPerWord
+
     /// Token strings by id.
     public let tokens: [String]
     public var count: Int { tokens.count }
@@ -87,6 +90,15 @@ public final class Vocabulary {
             }
             if token.utf8.contains(0x0A) || token.utf8.contains(0x0D) {
                 throw VocabularyError(path: source, line: index + 1, reason: "token contains a line break")
+            }
+            // WordPiece never looks up a piece longer than a word it tokenizes (over 100 characters is [UNK]). HF's
+            // WordPiece trainer still writes such tokens (Fixtures/golden-vocab.txt has some of 101-200), so they are
+            // kept, unmatchable; ten times that is no vocabulary line but a damaged or wrong file.
+            if token.utf8.count > Vocabulary.maxTokenCharacters {
+                let characters = token.unicodeScalars.count - (token.hasPrefix("##") ? 2 : 0)
+                if characters > Vocabulary.maxTokenCharacters {
+                    throw VocabularyError(path: source, line: index + 1, reason: "token of \(characters) characters (\(token.utf8.count) bytes): no vocabulary token is longer than \(Vocabulary.maxTokenCharacters) characters (WordPiece matches at most \(BertTokenizer.maxInputCharsPerWord) after a \"##\"; longer words become [UNK]); is this a vocab.txt?")
+                }
             }
             var utf8 = Array(token.utf8)
             let previous = utf8.withUnsafeBufferPointer { table.insert($0, id: Int32(index)) }

@@ -2,9 +2,12 @@
 // (every --checkpoint-every-steps, and on SIGTERM/SIGUSR1). A directory is complete when its
 // trainer-state.json is there: the whole directory is renamed into place at once, so a
 // half-written checkpoint only ever exists under a hidden temporary name, which discovery
-// ignores. "Newest" is by the optimizer step recorded in the trainer state.
+// ignores. "Newest" is by the optimizer step recorded in the trainer state. A kill during a write
+// leaves that temporary behind (as large as a checkpoint); a run starting or resuming in the folder
+// removes them (`removeTemporaries`).
 
 import Foundation
+import Logging
 
 public enum CheckpointDirectory {
     public static let stateFile = "trainer-state.json"
@@ -36,6 +39,37 @@ public enum CheckpointDirectory {
         // At the same step an epoch checkpoint and a step checkpoint hold the same state; prefer the epoch one.
         found.sort { ($0.step, $0.name.hasPrefix("epoch") ? 1 : 0) < ($1.step, $1.name.hasPrefix("epoch") ? 1 : 0) }
         return found.map { ($0.path, $0.step) }
+    }
+
+    /// Whether `name` is a temporary of one of our checkpoint directories: ".NAME.tmp-PID-RANDOM" as
+    /// AtomicFile.temporaryPath makes it (the directory being written, or an old version moved aside).
+    public static func isTemporaryName(_ name: String) -> Bool {
+        guard name.hasPrefix("."), let marker = name.range(of: ".tmp-", options: .backwards) else { return false }
+        let parts = name[marker.upperBound...].split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }) else { return false }
+        return isCheckpointName(String(name[name.index(after: name.startIndex)..<marker.lowerBound]))
+    }
+
+    /// Removes the half-written checkpoint directories a killed run left in `output` (only directories
+    /// named as our temporaries; nothing else is touched), logging what it removed. Call it on one rank,
+    /// before the run writes any checkpoint. Returns the removed paths.
+    @discardableResult
+    public static func removeTemporaries(in output: String, logger: Logger?) throws -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []
+        var removed: [String] = []
+        for name in names.sorted() where isTemporaryName(name) {
+            let path = (output as NSString).appendingPathComponent(name)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
+            do { try FileManager.default.removeItem(atPath: path) } catch {
+                throw TrainingError.io(path: path, reason: "cannot remove a half-written checkpoint: \(error.localizedDescription)")
+            }
+            removed.append(path)
+        }
+        if !removed.isEmpty {
+            logger?.info("removed \(removed.count) half-written checkpoint\(removed.count == 1 ? "" : "s") of an interrupted run: \(removed.joined(separator: ", "))")
+        }
+        return removed
     }
 
     /// The checkpoint `--resume` continues from.

@@ -127,7 +127,10 @@ public final class Trainer<Task: TrainingTask> {
         state = TrainerState(step: 0, epoch: 1, stepInEpoch: 0, samples: 0, ranks: communicator.size, optimizerSteps: 0,
                              schedule: scheduleState, nonFiniteStreak: 0, window: MetricsWindow(),
                              vocabSHA256: task.vocabSHA256, options: options)
-        if communicator.isRoot { try Trainer.makeDirectories(options.output) }
+        if communicator.isRoot {
+            try Trainer.makeDirectories(options.output)
+            try CheckpointDirectory.removeTemporaries(in: options.output, logger: logger)
+        }
         let metricsPath = (options.output as NSString).appendingPathComponent("metrics.csv")
         let columns = task.metricsColumns
         if let resumed, let dir = resumeFrom {

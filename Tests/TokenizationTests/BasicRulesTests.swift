@@ -151,3 +151,22 @@ final class VocabularyTests: XCTestCase {
         XCTAssertEqual(v.sha256.count, 64)
     }
 }
+
+/// A vocabulary line far longer than WordPiece could ever match is no token but a damaged file, refused naming the
+/// line (issue 11, item 5); unmatchable tokens HF's trainer writes (101-1000 characters) are kept.
+final class VocabularyEntryLengthTests: XCTestCase {
+    func testEntriesFarLongerThanAWordAreRefusedNamingTheLine() throws {
+        let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        let longest = String(repeating: "é", count: 1000)   // 1000 characters, 2000 bytes
+        let v = try Vocabulary(tokens: specials + [longest, "##" + longest, "x" + String(repeating: "é", count: 100)])
+        XCTAssertEqual(v.id(of: longest), 5)
+        XCTAssertEqual(BertTokenizer(vocabulary: v, lowerCase: false).encode("x" + String(repeating: "é", count: 100)), [v.unkId],
+                       "a word over 100 characters is [UNK] even when the vocabulary has it")
+        for (token, what) in [(longest + "x", "(2001 bytes)"), ("##" + longest + "x", "(2003 bytes)")] {
+            XCTAssertThrowsError(try Vocabulary(tokens: specials + ["a", token])) { error in
+                XCTAssertTrue("\(error)".hasPrefix("<memory>:7: token of 1001 characters"), "\(error)")
+                XCTAssertTrue("\(error)".contains(what), "\(error)")
+            }
+        }
+    }
+}

@@ -52,7 +52,7 @@ struct TokenizeCommand: ParsableCommand {
         func tokenize(_ segment: TextSegmentReader.Segment) throws {
             ids.removeAll(keepingCapacity: true)
             tokenizer.encode(utf8: segment.bytes, appendingTo: &ids)
-            formatter.write(ids, continuing: lineStarted, to: &output)
+            try formatter.write(ids, continuing: lineStarted, to: &output)
             tokenCount += ids.count
             bytesRead += segment.bytes.count + (segment.endsLine ? 1 : 0)
             if segment.endsLine {
@@ -93,7 +93,8 @@ struct TokenizeCommand: ParsableCommand {
 struct TokenFormatter {
     private let text: [UInt8]        // every token's output text (decimal id or token), concatenated
     private let starts: [Int]        // [count + 1]
-    private let longest: Int
+    /// Bytes reserved per id: any token up to this length is written without a further check.
+    private let typical = 32
 
     init(vocabulary: Vocabulary, writeTokens: Bool) {
         var text: [UInt8] = [], starts: [Int] = [0]
@@ -103,21 +104,30 @@ struct TokenFormatter {
         }
         self.text = text
         self.starts = starts
-        longest = zip(starts.dropFirst(), starts).map { $0 - $1 }.max() ?? 0
     }
 
-    func write(_ ids: [Int32], continuing: Bool, to output: inout OutputBuffer) {
-        output.reserve(ids.count * (longest + 1))
-        text.withUnsafeBufferPointer { text in
-            starts.withUnsafeBufferPointer { starts in
-                var first = !continuing
-                for id in ids {
-                    if !first { output.appendUnchecked(0x20) }
-                    first = false
-                    let start = starts[Int(id)]
-                    output.appendUnchecked(text.baseAddress! + start, starts[Int(id) + 1] - start)
+    /// Ids per reservation and flush: the buffer holds a few chunks, not a whole segment's output (up to
+    /// 1 MiB of ids), and is never sized by the vocabulary's longest token times the ids.
+    static let chunk = 4096
+
+    func write(_ ids: [Int32], continuing: Bool, to output: inout OutputBuffer) throws {
+        var first = !continuing
+        for chunkStart in stride(from: 0, to: ids.count, by: Self.chunk) {
+            let chunkEnd = min(ids.count, chunkStart + Self.chunk)
+            output.reserve((chunkEnd - chunkStart) * (typical + 1))
+            text.withUnsafeBufferPointer { text in
+                starts.withUnsafeBufferPointer { starts in
+                    for (k, id) in ids[chunkStart..<chunkEnd].enumerated() {
+                        let start = starts[Int(id)], length = starts[Int(id) + 1] - start
+                        // A rare long token (a word of up to 100 characters): room for it and the rest of the chunk.
+                        if length > typical { output.reserve(length + 1 + (chunkEnd - chunkStart - k - 1) * (typical + 1)) }
+                        if !first { output.appendUnchecked(0x20) }
+                        first = false
+                        output.appendUnchecked(text.baseAddress! + start, length)
+                    }
                 }
             }
+            try output.flushIfFull()
         }
     }
 }
