@@ -13,6 +13,7 @@
 #   typo-build           build-corpus.sbatch with a misspelt INPUT path: the same
 #   typo-finetune        finetune.sbatch with a misspelt INIT_FROM path: the same
 #   requeue-srun/-mpirun pretrain.sbatch's USR1 -> requeue -> --resume path with a stand-in rank program
+#   stall-requeue        a stand-in that exits 75 (the stall watchdog's code): requeued, resumed with --resume
 #   build-corpus         build-corpus.sbatch on 2 tasks turns a tiny corpus into shards
 #   pretrain             pretrain.sbatch on 2 tasks trains a tiny model; every epoch's checkpoint,
 #                        metrics.csv, loss.svg; `bert-pretrain evaluate` reads the last checkpoint
@@ -211,6 +212,35 @@ requeue_test() {   # name launcher
 }
 requeue_test requeue-srun srun
 requeue_test requeue-mpirun mpirun
+
+# ---- stall-requeue: the ranks end with the stall watchdog's exit code 75 on the first start.
+cat > stalling.sh <<'EOF'
+#!/bin/bash
+out=""; resume=0; prev=""
+for a in "$@"; do [ "$prev" = --output ] && out=$a; [ "$a" = --resume ] && resume=1; prev=$a; done
+rank=${SLURM_PROCID:-x}
+echo "$*" > "$out/args-restart${SLURM_RESTART_COUNT:-0}-rank$rank"
+if [ $resume = 1 ]; then [ "$rank" = 0 ] && mkdir -p "$out/epoch-0001" && touch "$out/epoch-0001/model.safetensors"; exit 0; fi
+[ "$rank" = 0 ] && mkdir -p "$out/step-0000003" && touch "$out/step-0000003/trainer-state.json"
+echo "error: [rank $rank/2] no progress for 300 s at step 4: waiting for rank(s) 1" >&2
+exit 75
+EOF
+chmod +x stalling.sh
+out=$work/stall
+id=$(env DATA="$work/fake-shards" OUTPUT="$out" CONFIG=bert-tiny EPOCHS=1 BERT_PRETRAIN="$work/stalling.sh" \
+     sbatch --parsable --nodes=1 --ntasks-per-node=2 --output="$out.out" "$repo/jobs/pretrain.sbatch")
+why=""
+if wait_until 60 bash -c "scontrol show job -o $id | grep -q 'JobState=PENDING.*Restarts=1'"; then release "$id"
+else why="no requeue after exit 75 (state $(job_field "$id" JobState))"; fi
+# (the requeued job's record may show the first run's end state for a moment: wait for the second start)
+[ -n "$why" ] || wait_until 60 test -e "$out/args-restart1-rank0" || why="the requeued job did not start again"
+state=$(wait_job "$id" 120)
+if [ -n "$why" ]; then :
+elif [ "$state" != COMPLETED ]; then why="final state $state"
+elif ! grep -q -- --resume "$out/args-restart1-rank0"; then why="the restart lacks --resume"
+elif ! grep -q "stall watchdog" "$out.out"; then why="no requeue message"
+fi
+if [ -z "$why" ]; then ok stall-requeue; else fail stall-requeue "$why; $(tail_of "$out.out" 20)"; fi
 
 # ---- The real pipeline on tiny data.
 have_corpus=0; have_train=0
