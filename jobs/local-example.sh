@@ -27,7 +27,7 @@
 #   FRESH=1      start a new training run instead of reusing/resuming the previous one
 #   TRAIN_ARGS   further bert-pretrain flags
 #   FT_EPOCHS    fine-tuning epochs (each of the two runs)                             default 3
-#   FT_LR        fine-tuning peak learning rate                                         default 1e-4
+#   FT_LR        fine-tuning peak learning rate                                         default 5e-4
 #
 # Running it again is cheap: every stage keeps a stamp of its inputs and is skipped when they are
 # unchanged. Training: a finished run (its last epoch's checkpoint exists) is kept and only
@@ -51,7 +51,7 @@ WORK=${WORK:-$repo/work-data}
 FRESH=${FRESH:-0}
 TRAIN_ARGS=${TRAIN_ARGS:-}
 FT_EPOCHS=${FT_EPOCHS:-3}
-FT_LR=${FT_LR:-1e-4}
+FT_LR=${FT_LR:-5e-4}
 if [ "$MAX_SEQ" -ge 512 ]; then MAX_PRED=80; else MAX_PRED=20; fi
 
 step() { echo; echo "== $(date -u +%H:%M:%S) $*"; }
