@@ -65,7 +65,7 @@ public final class BertEncoder {
         let probsKeep, attnKeep, outKeep: UnsafeMutableBufferPointer<UInt8>
     }
 
-    init(config: BertConfig, layout: ParameterLayout, parameters: UnsafeMutablePointer<Float>,
+    public init(config: BertConfig, layout: ParameterLayout, parameters: UnsafeMutablePointer<Float>,
          gradients: UnsafeMutablePointer<Float>, maxBatch: Int, maxSeqLength: Int) {
         self.config = config
         self.layout = layout

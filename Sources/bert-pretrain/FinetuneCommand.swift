@@ -91,47 +91,19 @@ struct FinetuneCommand: ParsableCommand {
     var seed: UInt64 = 42
 
     // MARK: Checkpoints, logs, faults
-    @Flag(help: "Continue the run in --output from its newest complete checkpoint (or the one given after --resume).")
-    var resume = false
-
-    @Argument(help: ArgumentHelp("With --resume: the checkpoint directory to continue from.", valueName: "checkpoint"))
-    var resumeCheckpoint: String?
-
-    @Option(help: "Also write OUTPUT/step-NNNNNNN every this many steps (0 = only at the end of each epoch).")
-    var checkpointEverySteps: Int = 0
-
-    @Option(help: "Keep only the newest this many checkpoints (0 = keep all).")
-    var keepLast: Int = 0
-
-    @Option(help: "Write a metrics.csv row every this many steps.")
-    var logEverySteps: Int = 10
-
-    @Option(help: "BLAS threads per rank. Default: OPENBLAS_NUM_THREADS, else cores ÷ ranks on the node.")
-    var threads: Int?
-
-    @Option(help: "Stop after this many optimizer steps in all, writing a checkpoint (as on SIGTERM).")
-    var stopAfterSteps: Int?
-
-    @Option(help: ArgumentHelp("End the job (exit code 75) when a rank makes no progress for this many seconds. Default: max(300, 20 × the median step time). 0 = off.", valueName: "seconds"))
-    var stallTimeout: Double?
-
-    @Flag(help: "Debug logging on rank 0.")
-    var verbose = false
+    @OptionGroup var control: RunFlags
 
     func validate() throws {
-        if !resume && trainFile == nil { throw ValidationError("--train-file is required (unless --resume)") }
-        if !resume, let extra = resumeCheckpoint { throw ValidationError("unexpected argument \"\(extra)\" (a checkpoint directory goes after --resume)") }
-        if initFrom != nil && resume { throw ValidationError("--init-from starts a new run; --resume continues one: give one of them") }
+        if !control.resume && trainFile == nil { throw ValidationError("--train-file is required (unless --resume)") }
+        if initFrom != nil && control.resume { throw ValidationError("--init-from starts a new run; --resume continues one: give one of them") }
         for (value, name) in [(epochs, "--epochs"), (batchSize ?? 1, "--batch-size"), (accumulationSteps ?? 1, "--accumulation-steps"),
-                              (logEverySteps, "--log-every-steps"), (maxSeqLength - 2, "--max-seq-length − 2")] where value < 1 {
+                              (maxSeqLength - 2, "--max-seq-length − 2")] where value < 1 {
             throw ValidationError("\(name) must be at least 1, got \(value)")
         }
         if !(lr > 0) { throw ValidationError("--lr must be positive, got \(lr)") }
         if !(warmupProportion >= 0 && warmupProportion <= 1) { throw ValidationError("--warmup-proportion must be in [0, 1], got \(warmupProportion)") }
         if !(maxGradNorm > 0) { throw ValidationError("--max-grad-norm must be positive, got \(maxGradNorm)") }
         if let p = classifierDropout, !(p >= 0 && p < 1) { throw ValidationError("--classifier-dropout must be in [0, 1), got \(p)") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-        if let t = stallTimeout, !(t >= 0) { throw ValidationError("--stall-timeout must be ≥ 0 seconds (0 = off), got \(t)") }
     }
 
     var options: TrainingOptions {
@@ -139,8 +111,8 @@ struct FinetuneCommand: ParsableCommand {
         o.config = config; o.vocab = vocab; o.initFrom = initFrom; o.output = output
         o.epochs = epochs; o.batchSize = batchSize ?? o.batchSize; o.accumulationSteps = accumulationSteps ?? o.accumulationSteps
         o.learningRate = lr; o.warmupProportion = warmupProportion; o.weightDecay = weightDecay; o.maxGradNorm = maxGradNorm
-        o.seed = seed; o.checkpointEverySteps = checkpointEverySteps; o.keepLast = keepLast; o.logEverySteps = logEverySteps
-        o.stopAfterSteps = stopAfterSteps; o.stallTimeout = stallTimeout
+        o.seed = seed
+        control.apply(to: &o)
         var f = FineTuningOptions()
         f.trainFile = trainFile ?? ""; f.validationFile = validationFile; f.testFile = testFile; f.maxSeqLength = maxSeqLength
         f.textColumn = textColumn; f.textPairColumn = textPairColumn; f.labelColumn = labelColumn; f.task = task.rawValue
@@ -150,8 +122,7 @@ struct FinetuneCommand: ParsableCommand {
     }
 
     func run() throws {
-        TrainingRun.run(threads: threads, stallTimeout: stallTimeout, verbose: verbose, resume: resume,
-                        resumeCheckpoint: resumeCheckpoint, output: output, label: "bert-pretrain finetune") { world, logger, resumeDir in
+        control.run(output: output, label: "bert-pretrain finetune") { world, logger, resumeDir in
             let trainer = try Trainer(fineTuning: options, resumeFrom: resumeDir, communicator: world, logger: logger,
                                       resumeBatchSize: batchSize, resumeAccumulationSteps: accumulationSteps)
             if case .finished = try trainer.run() { logger.info("fine-tuning finished") }

@@ -90,27 +90,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Re-mask every sequence each time it is seen (15%, 80/10/10), seeded per (seed, epoch, instance).")
     var dynamicMasking = false
 
-    // MARK: Checkpoints and logs
-    @Flag(help: "Continue the run in --output from its newest complete checkpoint, or from the checkpoint directory given after --resume (mid-epoch included), with the settings saved in it.")
-    var resume = false
+    // MARK: Checkpoints, logs, faults and debugging
+    @OptionGroup var control: RunFlags
 
-    // `--resume [DIR]`: an option with an optional value, spelled as a flag plus this optional argument.
-    @Argument(help: ArgumentHelp("With --resume: the checkpoint directory to continue from.", valueName: "checkpoint"))
-    var resumeCheckpoint: String?
-
-    @Option(help: "Also write OUTPUT/step-NNNNNNN every this many steps (0 = only at the end of each epoch).")
-    var checkpointEverySteps: Int = 0
-
-    @Option(help: "Keep only the newest this many checkpoints (0 = keep all).")
-    var keepLast: Int = 0
-
-    @Option(help: "Write a metrics.csv row every this many steps.")
-    var logEverySteps: Int = 10
-
-    @Option(help: "BLAS threads per rank. Default: OPENBLAS_NUM_THREADS, else cores ÷ ranks on the node.")
-    var threads: Int?
-
-    // MARK: Faults and debugging
     @Option(help: "Stop the run after this many consecutive steps with a non-finite loss or gradient (each is skipped).")
     var maxNonFiniteSteps: Int = 5
 
@@ -120,26 +102,16 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Debug: after every step check that all ranks hold identical parameters.")
     var checkParameterSync = false
 
-    @Option(help: "Stop after this many optimizer steps in all, writing a checkpoint (as on SIGTERM).")
-    var stopAfterSteps: Int?
-
-    @Option(help: ArgumentHelp("End the job (exit code 75, so that it can be requeued and resumed) when a rank makes no progress for this many seconds, naming the ranks it waits for or what it is stuck in. Default: max(300, 20 × the median step time so far); after a stop request (SIGTERM/SIGUSR1) at most max(90, 3 × the median step). 0 = off.", valueName: "seconds"))
-    var stallTimeout: Double?
-
     @Flag(help: "Skip the held-out evaluation at the end of every epoch.")
     var skipEval = false
 
-    @Flag(help: "Debug logging on rank 0.")
-    var verbose = false
 
     func validate() throws {
-        if !resume && data == nil { throw ValidationError("--data is required (unless --resume)") }
-        if !resume, let extra = resumeCheckpoint { throw ValidationError("unexpected argument \"\(extra)\" (a checkpoint directory goes after --resume)") }
+        if !control.resume && data == nil { throw ValidationError("--data is required (unless --resume)") }
         for (value, name) in [(epochs, "--epochs"), (batchSize ?? 1, "--batch-size"), (accumulationSteps ?? 1, "--accumulation-steps"),
-                              (logEverySteps, "--log-every-steps"), (maxNonFiniteSteps, "--max-non-finite-steps")] where value < 1 {
+                              (maxNonFiniteSteps, "--max-non-finite-steps")] where value < 1 {
             throw ValidationError("\(name) must be at least 1, got \(value)")
         }
-        if checkpointEverySteps < 0 || keepLast < 0 { throw ValidationError("--checkpoint-every-steps and --keep-last must be ≥ 0") }
         if !(lr > 0) { throw ValidationError("--lr must be positive, got \(lr)") }
         if !(warmupProportion >= 0 && warmupProportion <= 1) { throw ValidationError("--warmup-proportion must be in [0, 1], got \(warmupProportion)") }
         if let w = warmupSteps, w < 0 { throw ValidationError("--warmup-steps must be ≥ 0") }
@@ -147,9 +119,7 @@ struct TrainCommand: ParsableCommand {
         for (p, name) in [(hiddenDropout, "--hidden-dropout"), (attentionDropout, "--attention-dropout")] {
             if let p, !(p >= 0 && p < 1) { throw ValidationError("\(name) must be in [0, 1), got \(p)") }
         }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-        if let t = stallTimeout, !(t >= 0) { throw ValidationError("--stall-timeout must be ≥ 0 seconds (0 = off), got \(t)") }
-        if initFrom != nil && resume { throw ValidationError("--init-from starts a new run; --resume continues one: give one of them") }
+        if initFrom != nil && control.resume { throw ValidationError("--init-from starts a new run; --resume continues one: give one of them") }
     }
 
     var options: TrainingOptions {
@@ -160,16 +130,14 @@ struct TrainCommand: ParsableCommand {
         o.schedule = schedule; o.optimizer = optimizer; o.weightDecay = weightDecay; o.maxGradNorm = maxGradNorm
         o.hiddenDropout = hiddenDropout; o.attentionDropout = attentionDropout; o.seed = seed
         o.initFrom = initFrom; o.dynamicMasking = dynamicMasking
-        o.checkpointEverySteps = checkpointEverySteps; o.keepLast = keepLast; o.logEverySteps = logEverySteps
         o.maxNonFiniteSteps = maxNonFiniteSteps; o.failOnNonFinite = failOnNonFinite
-        o.checkParameterSync = checkParameterSync; o.stopAfterSteps = stopAfterSteps; o.skipEval = skipEval
-        o.stallTimeout = stallTimeout
+        o.checkParameterSync = checkParameterSync; o.skipEval = skipEval
+        control.apply(to: &o)
         return o
     }
 
     func run() throws {
-        TrainingRun.run(threads: threads, stallTimeout: stallTimeout, verbose: verbose, resume: resume,
-                        resumeCheckpoint: resumeCheckpoint, output: output, label: "bert-pretrain") { world, logger, resumeDir in
+        control.run(output: output, label: "bert-pretrain") { world, logger, resumeDir in
             let trainer = try Trainer(options: options, resumeFrom: resumeDir, communicator: world, logger: logger,
                                       resumeBatchSize: batchSize, resumeAccumulationSteps: accumulationSteps)
             if case .finished = try trainer.run() { logger.info("training finished") }
