@@ -148,7 +148,9 @@ public final class ClassificationTask: TrainingTask {
 
     /// Copies examples `rows` into `batch`, trimmed to the longest of them.
     func fill<C: Collection>(_ batch: ClassificationBatch, rows: C, from data: EncodedTaskData) where C.Element == Int {
-        let T = max(rows.map { Int(data.lengths[$0]) }.max() ?? 1, 1), S = data.maxSeqLength
+        var T = 1   // the longest row (a loop, not map/max: no allocation per step)
+        for row in rows { T = max(T, Int(data.lengths[row])) }
+        let S = data.maxSeqLength
         batch.batchSize = rows.count
         batch.seqLength = T
         for (b, row) in rows.enumerated() {
