@@ -230,10 +230,13 @@ out=$work/stall
 id=$(env DATA="$work/fake-shards" OUTPUT="$out" CONFIG=bert-tiny EPOCHS=1 BERT_PRETRAIN="$work/stalling.sh" \
      sbatch --parsable --nodes=1 --ntasks-per-node=2 --output="$out.out" "$repo/jobs/pretrain.sbatch")
 why=""
-if wait_until 60 bash -c "scontrol show job -o $id | grep -q 'JobState=PENDING.*Restarts=1'"; then release "$id"
+# Slurm may start the requeued job at once or hold it (BeginTime): release it only if it is still
+# pending after 3 s (an update while it is starting would abort its step), then wait for the second start.
+if wait_until 60 bash -c "scontrol show job -o $id | grep -q 'Restarts=1'"; then
+  sleep 3
+  scontrol show job -o "$id" | grep -q 'JobState=PENDING' && scontrol update jobid="$id" StartTime=now
 else why="no requeue after exit 75 (state $(job_field "$id" JobState))"; fi
-# (the requeued job's record may show the first run's end state for a moment: wait for the second start)
-[ -n "$why" ] || wait_until 60 test -e "$out/args-restart1-rank0" || why="the requeued job did not start again"
+[ -n "$why" ] || wait_until 150 test -e "$out/args-restart1-rank0" || why="the requeued job did not start again"
 state=$(wait_job "$id" 120)
 if [ -n "$why" ]; then :
 elif [ "$state" != COMPLETED ]; then why="final state $state"
