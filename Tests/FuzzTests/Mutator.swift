@@ -8,18 +8,14 @@
 // one to four of them to a valid seed input (or to a reader-specific semantic variant of it).
 
 import Foundation
+@testable import BERT
 
-/// SplitMix64: tiny, seedable, the same on every machine.
+/// The project's SplitMix64 (BERT/Checkpoint.swift) with the helpers the mutations draw through:
+/// tiny, seedable, the same on every machine.
 struct FuzzRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private var mixer: SplitMix64
+    init(seed: UInt64) { mixer = SplitMix64(seed: seed) }
+    mutating func next() -> UInt64 { mixer.next() }
     mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
     mutating func chance(_ p: Double) -> Bool { Double(next() >> 11) * 0x1p-53 < p }
     mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
