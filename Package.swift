@@ -47,14 +47,18 @@ let package = Package(
         .target(name: "Training", dependencies: ["BERT", "Optim", "Corpus", "Distributed", "Tokenization", "Storage",
                                                  .product(name: "Logging", package: "swift-log")],
                 swiftSettings: checkedButFast),
-        // Fine-tuning and inference on a pretrained encoder: task files, label sets, metrics, the finetune run.
+        // Fine-tuning on a pretrained encoder: task files, label sets, metrics, the finetune run.
         .target(name: "FineTuning", dependencies: ["BERT", "Optim", "Training", "Tokenization", "Distributed", "Storage",
                                                    .product(name: "Logging", package: "swift-log")],
+                swiftSettings: checkedButFast),
+        // Using a model: embeddings, fill-mask, next-sentence scores, classifier predictions (forward only).
+        .target(name: "Inference", dependencies: ["BERT", "FineTuning", "Tokenization", "Distributed", "Storage",
+                                                  .product(name: "Logging", package: "swift-log")],
                 swiftSettings: checkedButFast),
 
         // MARK: Executables
         .executableTarget(name: "bert-pretrain", dependencies: [
-            "Training", "FineTuning", "BERT", "Optim", "Distributed",
+            "Training", "FineTuning", "Inference", "BERT", "Optim", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -73,6 +77,8 @@ let package = Package(
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tokenization"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "BERT", "Optim", "Corpus", "Tokenization"]),
         .testTarget(name: "FineTuningTests", dependencies: ["FineTuning", "BERT", "Tokenization", "Training"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "BERT", "Tokenization", "FineTuning", "Distributed"],
+                    resources: [.copy("Fixtures")]),
         // Mutation fuzzing of the readers of untrusted input (FUZZ_CASES cases per reader; jobs/tests/fuzz.sh).
         .testTarget(name: "FuzzTests", dependencies: ["BERT", "Tokenization", "Corpus", "Storage", "CZlib",
                                                       .product(name: "Logging", package: "swift-log")]),

@@ -118,3 +118,43 @@ func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dctx: UnsafePointer<Fl
               c: dk, ldc: rowStride)
     }
 }
+
+/// Attention over a packed batch (no padding; design §9 "unpadded batches"): sequence b's tokens are
+/// rows offsets[b]..<offsets[b+1] of qkv [N, 3H] and ctx [N, H], and each sequence attends only to
+/// itself at its own length, so no mask is needed and no work is spent on padding. Forward only
+/// (inference): the probabilities live in the worker's scratch slot, `maxSeq`² floats.
+func attentionForwardPacked(ctx: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+                            sequences: Int, heads A: Int, headSize D: Int, maxSeq: Int,
+                            scratch: UnsafeMutableBufferPointer<Float>) {
+    let H = A * D, rowStride = 3 * H, scale = 1 / Float(D).squareRoot(), slotSize = maxSeq * maxSeq
+    let pairs = sequences * A
+    precondition(scratch.count >= slotSize, "attention scratch \(scratch.count) < \(slotSize) floats")
+    func run(_ index: Int, _ scores: UnsafeMutablePointer<Float>) {
+        let b = index / A, h = index % A
+        let start = offsets[b], T = offsets[b + 1] - start
+        let base = qkv + start * rowStride
+        let q = base + h * D, k = base + H + h * D, v = base + 2 * H + h * D
+        sgemm(transB: true, m: T, n: T, k: D, alpha: scale, a: q, lda: rowStride, b: k, ldb: rowStride, c: scores, ldc: T)
+        for i in 0..<T { softmaxRow(scores + i * T, count: T) }
+        sgemm(m: T, n: D, k: T, a: scores, lda: T, b: v, ldb: rowStride, c: ctx + start * H + h * D, ldc: H)
+    }
+    // Side by side on one BLAS thread each when the pairs are large enough (as `forEachPair`).
+    let longest = (0..<sequences).reduce(0) { max($0, offsets[$1 + 1] - offsets[$1]) }
+    let workers = longest * longest * D >= 1 << 18 ? min(Parallel.threads, pairs, scratch.count / slotSize) : 1
+    if workers <= 1 {
+        for index in 0..<pairs { run(index, scratch.baseAddress!) }
+        return
+    }
+    Parallel.forEachBlockWithSerialBLAS(pairs, workers: workers) { worker, range in
+        for index in range { run(index, scratch.baseAddress! + worker * slotSize) }
+    }
+}
+
+/// row[i] = softmax(row)[i], in place.
+@inline(__always)
+private func softmaxRow(_ row: UnsafeMutablePointer<Float>, count n: Int) {
+    let maxValue = vectorMax(row, count: n)
+    for j in 0..<n { row[j] = fastExp(row[j] - maxValue) }
+    let inverse = 1 / vectorSum(row, count: n)
+    for j in 0..<n { row[j] *= inverse }
+}

@@ -10,6 +10,9 @@ public struct ClassifierConfig: Equatable, Sendable {
     public var labels: [String]
     /// HF `classifier_dropout`; nil = the encoder's hidden dropout.
     public var classifierDropout: Double?
+    /// Whether config.json names the problem type (a one-label classifier without it is scored by a
+    /// sigmoid in HF's text-classification pipeline, an explicit regression by the raw value).
+    public var problemTypeIsExplicit = true
 
     public init(problemType: ProblemType, labels: [String], classifierDropout: Double? = nil) {
         self.problemType = problemType
@@ -52,7 +55,9 @@ public struct ClassifierConfig: Equatable, Sendable {
             throw ConfigError.invalid(field: "problem_type", reason: "\(path): \"\(other)\" is not supported (single_label_classification, regression)")
         }
         let dropout = object["classifier_dropout"] as? Double
-        return ClassifierConfig(problemType: problem, labels: labels, classifierDropout: dropout)
+        var config = ClassifierConfig(problemType: problem, labels: labels, classifierDropout: dropout)
+        config.problemTypeIsExplicit = object["problem_type"] is String
+        return config
     }
 
     /// `encoder`'s config.json with the classifier's fields added, for `Checkpoint.save`.

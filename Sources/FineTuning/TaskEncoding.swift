@@ -79,7 +79,8 @@ public struct TaskEncoder {
         return (row.ids, row.segments)
     }
 
-    private func encodeRow(_ text: String, pair: String?) -> (ids: [Int32], segments: [Int32], truncated: Bool) {
+    /// Ids and segment ids of one example, and whether truncation removed tokens.
+    public func encodeRow(_ text: String, pair: String?) -> (ids: [Int32], segments: [Int32], truncated: Bool) {
         let vocabulary = tokenizer.vocabulary
         var a = tokenizer.encode(text)
         guard let pair else {

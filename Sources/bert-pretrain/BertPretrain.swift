@@ -8,8 +8,9 @@ import Distributed
 struct BertPretrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bert-pretrain",
-        abstract: "Pretrain BERT (masked LM + next sentence) on every MPI rank, all-reducing gradients each step; fine-tune it for classification.",
-        subcommands: [TrainCommand.self, FinetuneCommand.self, EvaluateCommand.self, BenchCommand.self],
+        abstract: "Pretrain BERT (masked LM + next sentence) on every MPI rank, all-reducing gradients each step; fine-tune it for classification; use it (embed, fill-mask, nsp, predict).",
+        subcommands: [TrainCommand.self, FinetuneCommand.self, EvaluateCommand.self, EmbedCommand.self, FillMaskCommand.self,
+                      NextSentenceCommand.self, PredictCommand.self, BenchCommand.self],
         defaultSubcommand: TrainCommand.self)
 
     /// Every subcommand: a fatal signal names what the process was doing (FatalSignals.swift).
