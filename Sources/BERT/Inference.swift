@@ -95,13 +95,13 @@ public final class BertInference {
         parameters = a.allocate(Float.self, count: layout.count)
         loadReport = try Checkpoint.load(from: dir, into: parameters, layout: layout, seed: 0, logger: nil)
         var required: [(InferenceHeads, String, String)] = [
-            (.pooler, "bert.pooler.dense.weight", "a pooler (bert.pooler.*)"),
-            (.classifier, "classifier.weight", "a classifier (classifier.*)"),
-            (.maskedLM, "cls.predictions.transform.dense.weight", "a masked-LM head (cls.predictions.*): fill-mask needs a BertForPreTraining or BertForMaskedLM checkpoint"),
-            (.nextSentence, "cls.seq_relationship.weight", "a next-sentence head (cls.seq_relationship.*): nsp needs a BertForPreTraining checkpoint"),
+            (.pooler, "bert.pooler.dense.weight", "pooler (bert.pooler.*)"),
+            (.classifier, "classifier.weight", "classifier (classifier.*)"),
+            (.maskedLM, "cls.predictions.transform.dense.weight", "masked-LM head (cls.predictions.*): fill-mask needs a BertForPreTraining or BertForMaskedLM checkpoint"),
+            (.nextSentence, "cls.seq_relationship.weight", "next-sentence head (cls.seq_relationship.*): nsp needs a BertForPreTraining checkpoint"),
         ]
         if heads.contains(.nextSentence) || heads.contains(.classifier) {
-            required.append((heads.intersection([.nextSentence, .classifier]), "bert.pooler.dense.weight", "a pooler (bert.pooler.*), which it reads"))
+            required.append((heads.intersection([.nextSentence, .classifier]), "bert.pooler.dense.weight", "pooler (bert.pooler.*), which the head reads"))
         }
         for (head, name, what) in required where heads.contains(head) && loadReport.initialized.contains(name) {
             throw CheckpointError(path: dir, reason: "checkpoint has no \(what)")

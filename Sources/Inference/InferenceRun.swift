@@ -61,13 +61,17 @@ public struct InferenceSettings: Sendable {
 public final class InferenceRun {
     public let settings: InferenceSettings
     public let encoder: TaskEncoder
-    public let world: Communicator
+    /// nil: one process without MPI (library use and tests).
+    public let world: Communicator?
     public let logger: Logger
+    private var rank: Int { world?.rank ?? 0 }
+    private var size: Int { world?.size ?? 1 }
+    private var isRoot: Bool { rank == 0 }
 
     public private(set) var texts = 0, tokens = 0, truncated = 0, passedThrough = 0
     public private(set) var seconds = 0.0
 
-    public init(settings: InferenceSettings, encoder: TaskEncoder, world: Communicator, logger: Logger) {
+    public init(settings: InferenceSettings, encoder: TaskEncoder, world: Communicator?, logger: Logger) {
         self.settings = settings
         self.encoder = encoder
         self.world = world
@@ -79,7 +83,7 @@ public final class InferenceRun {
     public func run(_ task: InferenceTask, reader: InferenceInputReader?, source: String, total: Int?, sink: RecordSink?) throws {
         let start = Clock.now
         task.source = source
-        let progress = ProgressMeter(label: task.name, unit: "texts", total: total.map(Double.init), enabled: world.isRoot)
+        let progress = ProgressMeter(label: task.name, unit: "texts", total: total.map(Double.init), enabled: isRoot)
         let windowSize = settings.batchSize * settings.windowBatches
         var nextIndex = 0
         while true {
@@ -87,11 +91,11 @@ public final class InferenceRun {
             if let reader {
                 window = try encode(try reader.next(windowSize), firstIndex: nextIndex, task: task, source: source)
             }
-            if world.size > 1 { window = try decodeWindow(try world.broadcast(bytes: world.isRoot ? encodeWindow(window) : [])) }
+            if let world, size > 1 { window = try decodeWindow(try world.broadcast(bytes: isRoot ? encodeWindow(window) : [])) }
             if window.isEmpty { break }
             nextIndex += window.count
             let records = try run(task, window: window)
-            if world.isRoot, let sink {
+            if isRoot, let sink {
                 for record in records { try sink.write(record) }
             }
             texts += window.count
@@ -135,7 +139,7 @@ public final class InferenceRun {
         var start = 0
         while start < real.count {
             let end = min(start + settings.batchSize, real.count)
-            if batchNumber % world.size == world.rank {
+            if batchNumber % size == rank {
                 let batch = real[start..<end]
                 let records = try task.records(batch)
                 precondition(records.count == batch.count, "\(task.name) returned \(records.count) records for \(batch.count) inputs")
@@ -144,14 +148,14 @@ public final class InferenceRun {
             batchNumber += 1
             start = end
         }
-        for input in window where input.passThrough && world.isRoot { mine.append((input.index, task.passThroughRecord)) }
+        for input in window where input.passThrough && isRoot { mine.append((input.index, task.passThroughRecord)) }
 
         var all = mine
-        if world.size > 1 {
+        if let world, size > 1 {
             let gathered = try world.allGather(bytes: Self.pack(mine))
-            all = world.isRoot ? gathered.flatMap(Self.unpack) : []
+            all = isRoot ? gathered.flatMap(Self.unpack) : []
         }
-        guard world.isRoot else { return [] }
+        guard isRoot else { return [] }
         let first = window.map(\.index).min() ?? 0
         var ordered = [[UInt8]?](repeating: nil, count: window.count)
         for (index, record) in all { ordered[index - first] = record }

@@ -116,7 +116,7 @@ struct EmbedCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Divide each vector by its L2 norm. Default: off, or on when a sentence-transformers directory lists Normalize.")
     var normalize: Bool?
 
-    @Option(help: "Hidden states to read: -1 = the last layer, -2 the one before, 0 = the embeddings; a list such as -1,-2,-3,-4.")
+    @Option(parsing: .unconditional, help: "Hidden states to read: -1 = the last layer, -2 the one before, 0 = the embeddings; a list such as -1,-2,-3,-4.")
     var layer: String = "-1"
 
     @Option(help: "How several --layer vectors combine: concat (in the order given) or mean.")
