@@ -14,6 +14,10 @@ public struct EvaluationResult: Equatable, Sendable {
     public var maskedTokens = 0
     public var mlmLossSum = 0.0, mlmCorrect = 0
     public var nspLossSum = 0.0, nspCorrect = 0
+    /// What a model that ignores the context scores on these masked tokens at best: always predicting
+    /// the most frequent label (accuracy), or the labels' own frequency distribution (loss = its entropy,
+    /// nats). A pretrained model below this loss and above this accuracy has learned from the context.
+    public var unigramAccuracy = 0.0, unigramLoss = 0.0
 
     public init() {}
 
@@ -25,10 +29,16 @@ public struct EvaluationResult: Equatable, Sendable {
 
     /// One JSON object (`evaluate --json`).
     public var json: String {
-        func g(_ x: Double) -> String { String(format: "%.9g", x) }
-        return "{\"loss\": \(g(loss)), \"mlm_loss\": \(g(mlmLoss)), \"nsp_loss\": \(g(nspLoss)), "
-            + "\"mlm_accuracy\": \(g(mlmAccuracy)), \"nsp_accuracy\": \(g(nspAccuracy)), "
-            + "\"sequences\": \(sequences), \"masked_tokens\": \(maskedTokens)}"
+        struct Report: Encodable {
+            let loss, mlm_loss, nsp_loss, mlm_accuracy, nsp_accuracy, mlm_unigram_accuracy, mlm_unigram_loss: Double
+            let sequences, masked_tokens: Int
+        }
+        let report = Report(loss: loss, mlm_loss: mlmLoss, nsp_loss: nspLoss, mlm_accuracy: mlmAccuracy, nsp_accuracy: nspAccuracy,
+                            mlm_unigram_accuracy: unigramAccuracy, mlm_unigram_loss: unigramLoss,
+                            sequences: sequences, masked_tokens: maskedTokens)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try! encoder.encode(report), as: UTF8.self)   // finite sums of finite losses
     }
 }
 
@@ -54,6 +64,7 @@ public enum Evaluator {
         batch.seqLength = dataset.maxSeqLength
         batch.maxPredictions = dataset.maxPredictions
         var done = 0
+        var labelCounts = [Int64](repeating: 0, count: model.config.vocabSize)
         for first in stride(from: 0, to: mine.count, by: capacity) {
             let take = mine[first..<min(first + capacity, mine.count)]
             batch.batchSize = take.count
@@ -61,6 +72,9 @@ public enum Evaluator {
                 batch.fill(row: row, with: try dataset.instance(index))
             }
             let loss = try model.forward(batch, training: false)
+            for slot in 0..<(take.count * batch.maxPredictions) where batch.maskedLabels[slot] >= 0 {
+                labelCounts[Int(batch.maskedLabels[slot])] += 1   // range-checked by the forward
+            }
             local.sequences += loss.nspCount
             local.maskedTokens += loss.mlmCount
             local.mlmLossSum += loss.mlmLossSum
@@ -80,6 +94,10 @@ public enum Evaluator {
         total.sequences = Int(counts[0]); total.maskedTokens = Int(counts[1])
         total.mlmCorrect = Int(counts[2]); total.nspCorrect = Int(counts[3])
         total.mlmLossSum = sums[0]; total.nspLossSum = sums[1]
+        try communicator.allReduce(&labelCounts)
+        let masked = Double(max(total.maskedTokens, 1))
+        total.unigramAccuracy = Double(labelCounts.max() ?? 0) / masked
+        total.unigramLoss = labelCounts.reduce(0) { $1 > 0 ? $0 - Double($1) / masked * log(Double($1) / masked) : $0 }
         return total
     }
 }

@@ -76,6 +76,8 @@ struct EvaluateCommand: ParsableCommand {
                     print(String(format: "loss          %.6f\nmlm_loss      %.6f\nnsp_loss      %.6f\nmlm_accuracy  %.6f\nnsp_accuracy  %.6f",
                                  r.loss, r.mlmLoss, r.nspLoss, r.mlmAccuracy, r.nspAccuracy))
                     print("sequences     \(r.sequences)\nmasked_tokens \(r.maskedTokens)")
+                    print(String(format: "context-free baseline on these masked tokens: accuracy %.6f (the most frequent token), loss %.6f (their unigram entropy)",
+                                 r.unigramAccuracy, r.unigramLoss))
                 }
             }
         } catch {

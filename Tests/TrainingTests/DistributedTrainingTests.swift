@@ -6,6 +6,7 @@ import FoundationXML
 #endif
 import XCTest
 import BERT
+import Training
 
 final class DistributedTrainingTests: XCTestCase {
     static let computedColumns = ["split", "step", "epoch", "samples", "lr", "loss", "mlm_loss", "nsp_loss",
@@ -245,6 +246,17 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertEqual(results[0]["sequences"] as? Int, 16)
         XCTAssertEqual(results[1]["sequences"] as? Int, 16)
         XCTAssertEqual(results[0]["masked_tokens"] as? Int, results[1]["masked_tokens"] as? Int)
+        // The context-free baseline, by hand from the shard's labels.
+        let dataset = try PretrainingDataset(paths: [shard], maxPositions: 512, vocabSHA256: nil)
+        var counts: [Int32: Double] = [:]
+        for i in 0..<dataset.count { for id in try dataset.instance(i).maskedIds { counts[id, default: 0] += 1 } }
+        let total = counts.values.reduce(0, +)
+        XCTAssertEqual(results[0]["masked_tokens"] as? Int, Int(total))
+        let entropy = counts.values.reduce(0) { $0 - $1 / total * log($1 / total) }
+        for result in results {
+            XCTAssertEqual(result["mlm_unigram_accuracy"] as? Double ?? .nan, counts.values.max()! / total, accuracy: 1e-12)
+            XCTAssertEqual(result["mlm_unigram_loss"] as? Double ?? .nan, entropy, accuracy: 1e-9)
+        }
     }
 
     /// A bad shard that only rank 1 checks ends the whole job (no hang) with a message naming the shard and rank 1.
