@@ -182,6 +182,42 @@ finetune scratch --config "$CONFIG" --vocab "$vocab"
 accuracy() { sed -n 's/.*"eval_accuracy": *\([0-9.eE+-]*\).*/\1/p' "$WORK/finetune-$1-$CONFIG/eval_results.json"; }
 ft_pretrained=$(accuracy pretrained); ft_scratch=$(accuracy scratch)
 
+# What pretraining learned, with the inference commands: the masked-LM head's guesses on sentences written
+# for this example (Bible-like, not verses of the corpus), and the verses nearest a query by mean-pooled
+# embedding (cosine similarity, computed here with awk from embed's JSON lines).
+probes=$WORK/fill-mask-probes.txt
+cat > "$probes" <<'PROBES'
+The LORD said to Moses, "Go down to [MASK], and tell Pharaoh to let my people go."
+They went up to the house of the [MASK] with singing.
+The king sent his [MASK] to the city to bring the prophet to him.
+She gave birth to a [MASK], and she named him Samuel.
+In the beginning God created the heavens and the [MASK].
+PROBES
+step "fill-mask: $last guesses the masked word"
+"$bert_pretrain" fill-mask --checkpoint "$last" --input "$probes" --top-k 5 --output "$WORK/fill-mask.jsonl" \
+  || die "fill-mask failed (exit $?)"
+# One line per probe: "token (probability)" for the 5 best, read from fill-mask's JSON lines with sed.
+json_string='"\(\([^"\\]\|\\.\)*\)"'
+sed -e "s/\"sequence\":$json_string,//g" \
+    -e "s/{\"score\":\([^,]*\),\"token\":[0-9]*,\"token_str\":$json_string}/\2 (\1)/g" \
+    -e 's/(\([0-9]\.[0-9]\{3\}\)[0-9]*\(e-[0-9]*\)\{0,1\})/(\1\2)/g' -e 's/^\[//; s/\]$//; s/),/)  /g' \
+    "$WORK/fill-mask.jsonl" | paste -d '\n' "$probes" - | sed '2~2s/^/    → /'
+
+verses=$WORK/verses-torah.txt
+cut -f1 "$task/dev.tsv" | tail -n +2 > "$verses"
+query="The waters of the flood covered the whole earth."
+step "embed: the $(wc -l < "$verses") validation verses of the Torah, and the 3 nearest to a query"
+"$bert_pretrain" embed --checkpoint "$last" --input "$verses" --output "$WORK/verses-torah.jsonl" || die "embed failed (exit $?)"
+"$bert_pretrain" embed --checkpoint "$last" --output "$WORK/query.jsonl" <<< "$query" 2>/dev/null || die "embed failed (exit $?)"
+echo "query: $query"
+awk -F'[][,]' '
+  NR == FNR { for (i = 2; i < NF; i++) q[i] = $i; next }
+  { dot = 0; n = 0; m = 0; for (i = 2; i < NF; i++) { dot += q[i] * $i; n += $i * $i; m += q[i] * q[i] }; print dot / sqrt(n * m) "\t" FNR }
+' "$WORK/query.jsonl" "$WORK/verses-torah.jsonl" | sort -g -r | head -3 | while IFS=$'\t' read -r score line; do
+  printf '    %.3f  %s\n' "$score" "$(sed -n "${line}p" "$verses")"
+done
+
+baseline() { sed -n "s/.*\"$1\": *\([0-9.eE+-]*\).*/\1/p" "$run/evaluation.json"; }
 t_end=$(date +%s)
 cat <<EOF
 
@@ -190,6 +226,8 @@ Done in $((t_end - t_start)) s.
   metrics, one row per logging step and epoch:   $run/metrics.csv
   loss curves (open in a browser):               $run/loss.svg
   held-out evaluation:                           $run/evaluation.json
+    masked-LM accuracy $(baseline mlm_accuracy), loss $(baseline mlm_loss)
+    context-free baseline on the same tokens: accuracy $(baseline mlm_unigram_accuracy) (always the most frequent token), loss $(baseline mlm_unigram_loss) (unigram entropy)
 Load it in Python with: transformers.BertForPreTraining.from_pretrained("$last")
 
 Which book of the Torah (5 classes), validation accuracy after $FT_EPOCHS fine-tuning epochs:
