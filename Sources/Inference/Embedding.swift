@@ -26,6 +26,27 @@ public struct EmbeddingSettings: Sendable {
     public init(layers: [Int]) { self.layers = layers }
 }
 
+extension EmbeddingSettings {
+    /// What `embed` runs for a checkpoint: the folder of the BERT weights, the settings and the length limit.
+    /// A sentence-transformers directory supplies the defaults (pooling, normalisation, max_seq_length);
+    /// the arguments given (non-nil) override them.
+    public static func resolve(checkpoint: String, pooling: Pooling?, normalize: Bool?, layers: [Int],
+                               maxSeqLength: Int?) throws -> (modelDirectory: String, settings: EmbeddingSettings,
+                                                              maxSeqLength: Int, sentenceTransformer: SentenceTransformerConfig?) {
+        let st = try SentenceTransformerConfig.load(checkpoint)
+        let modelDirectory = st?.modelDirectory ?? checkpoint
+        let config = try Checkpoint.config(in: modelDirectory)
+        var settings = EmbeddingSettings(layers: layers)
+        settings.pooling = pooling.map { [$0] } ?? st?.pooling ?? [.mean]
+        settings.normalize = normalize ?? st?.normalize ?? false
+        if settings.pooling.contains(.pooler) && layers.contains(where: { $0 != -1 && $0 != config.numHiddenLayers }) {
+            throw InferenceInputError(path: checkpoint, reason: "--pooling pooler reads the last layer only (--layer -1)")
+        }
+        let limit = min(maxSeqLength ?? st?.maxSeqLength ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings)
+        return (modelDirectory, settings, limit, st)
+    }
+}
+
 public final class EmbeddingTask: InferenceTask {
     public let name = "embed"
     public var source = "<input>"

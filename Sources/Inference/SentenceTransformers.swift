@@ -22,7 +22,7 @@ public enum Pooling: String, CaseIterable, Sendable {
 public struct SentenceTransformerConfig: Equatable, Sendable {
     /// The folder holding the BERT weights, config.json and vocab.txt.
     public var modelDirectory: String
-    /// Pooling modes, concatenated in sentence-transformers' order (cls, max, mean, mean-sqrt-len).
+    /// Pooling modes, concatenated in this order.
     public var pooling: [Pooling]
     public var normalize: Bool
     public var maxSeqLength: Int?
@@ -52,36 +52,56 @@ public struct SentenceTransformerConfig: Equatable, Sendable {
         }
         guard sawTransformer else { throw InferenceInputError(path: modulesPath, reason: "lists no Transformer module") }
         if config.pooling.isEmpty { config.pooling = [.mean] }   // sentence-transformers' default for a bare model
+        // The length limit as sentence-transformers loads it: sentence_bert_config.json's max_seq_length,
+        // else the tokenizer's model_max_length (the caller caps both at max_position_embeddings).
+        struct Settings: Decodable { let max_seq_length: Int? }
         let bertConfig = path("sentence_bert_config.json")
         if FileManager.default.fileExists(atPath: bertConfig) {
-            struct BertSettings: Decodable { let max_seq_length: Int? }
-            config.maxSeqLength = (try decode(bertConfig) as BertSettings).max_seq_length
+            config.maxSeqLength = (try decode(bertConfig) as Settings).max_seq_length
+        }
+        if config.maxSeqLength == nil {
+            struct Tokenizer: Decodable { let model_max_length: Double? }   // often 1e30 ("no limit")
+            let file = (config.modelDirectory as NSString).appendingPathComponent("tokenizer_config.json")
+            if FileManager.default.fileExists(atPath: file), let limit = (try decode(file) as Tokenizer).model_max_length,
+               limit >= 1, limit < 1e9 {
+                config.maxSeqLength = Int(limit)
+            }
         }
         return config
     }
 
+    /// Pooling modes of 1_Pooling/config.json, in either form sentence-transformers writes: the current
+    /// `"pooling_mode": "mean"` (or a list, concatenated in its order) or the older `pooling_mode_*_token(s)`
+    /// booleans (concatenated as cls, max, mean, mean_sqrt_len).
     private static func poolingModes(_ file: String) throws -> [Pooling] {
-        struct Settings: Decodable {
-            let pooling_mode_cls_token: Bool?
-            let pooling_mode_mean_tokens: Bool?
-            let pooling_mode_max_tokens: Bool?
-            let pooling_mode_mean_sqrt_len_tokens: Bool?
-            let pooling_mode_weightedmean_tokens: Bool?
-            let pooling_mode_lasttoken: Bool?
-            let include_prompt: Bool?
+        guard let data = FileManager.default.contents(atPath: file),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw InferenceInputError(path: file, reason: "missing, or not a JSON object")
         }
-        let s: Settings = try decode(file)
-        if s.pooling_mode_weightedmean_tokens == true || s.pooling_mode_lasttoken == true {
-            throw InferenceInputError(path: file, reason: "weighted-mean and last-token pooling are not supported (cls, mean, max, mean_sqrt_len)")
-        }
-        if s.include_prompt == false {
+        if object["include_prompt"] as? Bool == false {
             throw InferenceInputError(path: file, reason: "include_prompt false is not supported")
         }
+        let names: [String: Pooling] = ["cls": .cls, "max": .max, "mean": .mean, "mean_sqrt_len_tokens": .meanSqrtLength]
         var modes: [Pooling] = []
-        if s.pooling_mode_cls_token == true { modes.append(.cls) }
-        if s.pooling_mode_max_tokens == true { modes.append(.max) }
-        if s.pooling_mode_mean_tokens == true { modes.append(.mean) }
-        if s.pooling_mode_mean_sqrt_len_tokens == true { modes.append(.meanSqrtLength) }
+        if let mode = object["pooling_mode"] {
+            let list = (mode as? [String]) ?? (mode as? String).map { [$0] } ?? []
+            guard !list.isEmpty else { throw InferenceInputError(path: file, reason: "pooling_mode must be a name or a list of names") }
+            for name in list {
+                guard let pooling = names[name] else {
+                    throw InferenceInputError(path: file, reason: "pooling mode \"\(name)\" is not supported (cls, max, mean, mean_sqrt_len_tokens)")
+                }
+                modes.append(pooling)
+            }
+            return modes
+        }
+        if object["pooling_mode_weightedmean_tokens"] as? Bool == true || object["pooling_mode_lasttoken"] as? Bool == true {
+            throw InferenceInputError(path: file, reason: "weighted-mean and last-token pooling are not supported (cls, mean, max, mean_sqrt_len)")
+        }
+        for (key, mode) in [("pooling_mode_cls_token", Pooling.cls), ("pooling_mode_max_tokens", .max),
+                            ("pooling_mode_mean_tokens", .mean), ("pooling_mode_mean_sqrt_len_tokens", .meanSqrtLength)]
+        where object[key] as? Bool == true {
+            modes.append(mode)
+        }
         guard !modes.isEmpty else { throw InferenceInputError(path: file, reason: "no pooling mode is switched on") }
         return modes
     }

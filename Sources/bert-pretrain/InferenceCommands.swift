@@ -147,23 +147,14 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         flags.run { world, logger in
-            let sentenceTransformer = try SentenceTransformerConfig.load(flags.checkpoint)
-            let modelDirectory = sentenceTransformer?.modelDirectory ?? flags.checkpoint
-            var settings = EmbeddingSettings(layers: [])
-            settings.pooling = pooling.map { [$0] } ?? sentenceTransformer?.pooling ?? [.mean]
-            settings.normalize = normalize ?? sentenceTransformer?.normalize ?? false
+            let (modelDirectory, resolved, maxLength, sentenceTransformer) = try EmbeddingSettings.resolve(
+                checkpoint: flags.checkpoint, pooling: pooling, normalize: normalize, layers: try layers(), maxSeqLength: flags.maxSeqLength)
+            var settings = resolved
             settings.combine = layerCombine
             settings.tokens = tokens
             settings.npy = format == "npy"
-            let requested = try layers()
-            let config = try Checkpoint.config(in: modelDirectory)
-            if settings.pooling.contains(.pooler) && requested.contains(where: { $0 != -1 && $0 != config.numHiddenLayers }) {
-                throw ValidationError("--pooling pooler reads the last layer only (--layer -1)")
-            }
-            let maxLength = flags.maxSeqLength ?? sentenceTransformer?.maxSeqLength ?? config.maxPositionEmbeddings
             let model = try BertInference(checkpoint: modelDirectory, heads: settings.pooling.contains(.pooler) ? .pooler : [],
-                                          keepLayers: requested, maxSequences: flags.batchSize,
-                                          maxSeqLength: min(maxLength, config.maxPositionEmbeddings))
+                                          keepLayers: settings.layers, maxSequences: flags.batchSize, maxSeqLength: maxLength)
             settings.layers = model.keptLayers
             let tokenizer = try flags.tokenizer(modelDirectory, logger: logger)
             if world.isRoot, let st = sentenceTransformer {
