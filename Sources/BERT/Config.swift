@@ -14,10 +14,11 @@ public enum Activation: Equatable, Sendable {
     public init(name: String) throws {
         switch name {
         case "gelu": self = .gelu
-        case "gelu_new", "gelu_pytorch_tanh": self = .geluTanh(name: name)
+        // HF's FastGELUActivation ("gelu_fast") is the same formula as "gelu_new", written 0.7978845608·x·(1 + 0.044715x²).
+        case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": self = .geluTanh(name: name)
         default:
             throw ConfigError.invalid(field: "hidden_act",
-                                      reason: "unknown activation \"\(name)\" (expected gelu, gelu_new or gelu_pytorch_tanh)")
+                                      reason: "unknown activation \"\(name)\" (expected gelu, gelu_new, gelu_pytorch_tanh or gelu_fast)")
         }
     }
 
@@ -225,27 +226,34 @@ public struct BertConfig: Equatable, Sendable {
 
     /// The `config.json` text of a `BertForPreTraining` checkpoint with these settings.
     public func jsonData() -> Data {
-        let fields: [(String, String)] = [
-            ("architectures", "[\"BertForPreTraining\"]"),
-            ("attention_probs_dropout_prob", "\(attentionProbsDropoutProb)"),
-            ("hidden_act", "\"\(hiddenAct.name)\""),
-            ("hidden_dropout_prob", "\(hiddenDropoutProb)"),
-            ("hidden_size", "\(hiddenSize)"),
-            ("initializer_range", "\(initializerRange)"),
-            ("intermediate_size", "\(intermediateSize)"),
-            ("layer_norm_eps", "\(layerNormEps)"),
-            ("max_position_embeddings", "\(maxPositionEmbeddings)"),
-            ("model_type", "\"bert\""),
-            ("num_attention_heads", "\(numAttentionHeads)"),
-            ("num_hidden_layers", "\(numHiddenLayers)"),
-            ("pad_token_id", "0"),
-            ("position_embedding_type", "\"absolute\""),
-            ("torch_dtype", "\"float32\""),
-            ("type_vocab_size", "\(typeVocabSize)"),
-            ("vocab_size", "\(vocabSize)"),
-        ]
-        let body = fields.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n")
-        return Data("{\n\(body)\n}\n".utf8)
+        struct File: Encodable {
+            let architectures = ["BertForPreTraining"]
+            let attention_probs_dropout_prob: Double
+            let hidden_act: String
+            let hidden_dropout_prob: Double
+            let hidden_size: Int
+            let initializer_range: Double
+            let intermediate_size: Int
+            let layer_norm_eps: Double
+            let max_position_embeddings: Int
+            let model_type = "bert"
+            let num_attention_heads: Int
+            let num_hidden_layers: Int
+            let pad_token_id = 0
+            let position_embedding_type = "absolute"
+            let torch_dtype = "float32"
+            let type_vocab_size: Int
+            let vocab_size: Int
+        }
+        let file = File(attention_probs_dropout_prob: attentionProbsDropoutProb, hidden_act: hiddenAct.name,
+                        hidden_dropout_prob: hiddenDropoutProb, hidden_size: hiddenSize, initializer_range: initializerRange,
+                        intermediate_size: intermediateSize, layer_norm_eps: layerNormEps,
+                        max_position_embeddings: maxPositionEmbeddings, num_attention_heads: numAttentionHeads,
+                        num_hidden_layers: numHiddenLayers, type_vocab_size: typeVocabSize, vocab_size: vocabSize)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        // Finite by validate(): encoding cannot fail.
+        return try! encoder.encode(file) + Data("\n".utf8)
     }
 }
 
