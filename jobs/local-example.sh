@@ -14,14 +14,15 @@
 #
 # Parameters (environment variables):
 #   CONFIG       model preset: bert-tiny, bert-mini, bert-small, … bert-base          default bert-tiny
-#   EPOCHS       training epochs                                                       default 3
+#   EPOCHS       training epochs                                                       default 8
 #   VOCAB_SIZE   WordPiece vocabulary size to learn                                     default 8000
 #   MAX_SEQ      sequence length of the shards                                          default 128
 #   DUPE_FACTOR  times each document is turned into instances (different masks)         default 1
 #   HOLDOUT      share of documents held out for the evaluation (test) shards          default 0.1
 #   NP           MPI ranks for building and training                                    default 2
 #   BATCH_SIZE   sequences per rank per step                                            default 32
-#   LR           peak learning rate                                                     default 1e-3
+#   LR           peak learning rate                                                     default 2e-3
+#   WARMUP       share of the training steps in linear warm-up                          default 0.05
 #   RANGE        the part of the Bible to use (a diatheke key)          default "Gen 1:1-Rev 22:21"
 #   WORK         where everything goes                                 default ./work-data (in the repo)
 #   FRESH=1      start a new training run instead of reusing/resuming the previous one
@@ -38,14 +39,15 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
 CONFIG=${CONFIG:-bert-tiny}
-EPOCHS=${EPOCHS:-3}
+EPOCHS=${EPOCHS:-8}
 VOCAB_SIZE=${VOCAB_SIZE:-8000}
 MAX_SEQ=${MAX_SEQ:-128}
 DUPE_FACTOR=${DUPE_FACTOR:-1}
 HOLDOUT=${HOLDOUT:-0.1}
 NP=${NP:-2}
 BATCH_SIZE=${BATCH_SIZE:-32}
-LR=${LR:-1e-3}
+LR=${LR:-2e-3}
+WARMUP=${WARMUP:-0.05}
 RANGE=${RANGE:-"Gen 1:1-Rev 22:21"}
 WORK=${WORK:-$repo/work-data}
 FRESH=${FRESH:-0}
@@ -119,14 +121,15 @@ else
 fi
 
 step "pretraining: ${mpi[*]} bert-pretrain --config $CONFIG --epochs $EPOCHS → $run"
-key_run="$key_shards|$CONFIG|epochs $EPOCHS|batch $BATCH_SIZE|lr $LR|np $NP|$TRAIN_ARGS"
+key_run="$key_shards|$CONFIG|epochs $EPOCHS|batch $BATCH_SIZE|lr $LR|warmup $WARMUP|np $NP|$TRAIN_ARGS"
 last=$(printf '%s/epoch-%04d' "$run" "$EPOCHS")
 if [ -d "$run" ] && { [ "$FRESH" = 1 ] || ! stamp_ok "$run/.stamp" "$key_run"; }; then
   aside=$run.old-$(date -u +%Y%m%d-%H%M%S)
   echo "moving the previous run aside to $aside (FRESH=1 or other shards/parameters)"
   mv "$run" "$aside"
 fi
-train=(--config "$CONFIG" --data "$shards" --epochs "$EPOCHS" --batch-size "$BATCH_SIZE" --lr "$LR" --output "$run")
+train=(--config "$CONFIG" --data "$shards" --epochs "$EPOCHS" --batch-size "$BATCH_SIZE" --lr "$LR" --warmup-proportion "$WARMUP"
+       --output "$run")
 # shellcheck disable=SC2206
 train+=($TRAIN_ARGS)
 if [ -f "$last/model.safetensors" ]; then
