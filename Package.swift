@@ -33,7 +33,9 @@ let package = Package(
         // MARK: Libraries, one concern each
         .target(name: "Distributed", dependencies: ["CMPI", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Storage", dependencies: ["CCrypto", "CZlib"]),
-        .target(name: "BERT", dependencies: ["CBLAS", "Storage", .product(name: "Logging", package: "swift-log")],
+        // The seeded generators (SplitMix64, xoshiro256**): one home, no dependencies.
+        .target(name: "Randomness", swiftSettings: checkedButFast),
+        .target(name: "BERT", dependencies: ["CBLAS", "Storage", "Randomness", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: checkedButFast),
         // sqrt without errno (it is never given a negative here) lets the update loops use vector sqrtps:
         // AdamW on bert-base went from scalar sqrtss + sqrtf calls to vectorised (see Sources/Optim/AdamW.swift).
@@ -41,10 +43,10 @@ let package = Package(
                 swiftSettings: checkedButFast + [.unsafeFlags(["-Xcc", "-fno-math-errno"])]),
         .target(name: "Tokenization", dependencies: ["Storage"],
                 swiftSettings: checkedButFast),
-        .target(name: "Corpus", dependencies: ["CHDF5", "CZlib", "CDeflate", "Tokenization", "Distributed", "Storage",
+        .target(name: "Corpus", dependencies: ["CHDF5", "CZlib", "CDeflate", "Tokenization", "Distributed", "Storage", "Randomness",
                                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: checkedButFast),
-        .target(name: "Training", dependencies: ["BERT", "Optim", "Corpus", "Distributed", "Tokenization", "Storage",
+        .target(name: "Training", dependencies: ["BERT", "Optim", "Corpus", "Distributed", "Tokenization", "Storage", "Randomness",
                                                  .product(name: "Logging", package: "swift-log")],
                 swiftSettings: checkedButFast),
         // Fine-tuning on a pretrained encoder: task files, label sets, metrics, the finetune run.
@@ -58,7 +60,7 @@ let package = Package(
 
         // MARK: Executables
         .executableTarget(name: "bert-pretrain", dependencies: [
-            "Training", "FineTuning", "Inference", "BERT", "Optim", "Distributed",
+            "Training", "FineTuning", "Inference", "BERT", "Optim", "Distributed", "Randomness",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -71,16 +73,17 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
-        .testTarget(name: "BERTTests", dependencies: ["BERT"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "RandomnessTests", dependencies: ["Randomness"]),
+        .testTarget(name: "BERTTests", dependencies: ["BERT", "Randomness"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "BERT"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tokenization"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "BERT", "Optim", "Corpus", "Tokenization"]),
+        .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tokenization", "Randomness"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "BERT", "Optim", "Corpus", "Tokenization", "Randomness"]),
         .testTarget(name: "FineTuningTests", dependencies: ["FineTuning", "BERT", "Tokenization", "Training"], resources: [.copy("Fixtures")]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "BERT", "Tokenization", "FineTuning", "Distributed"],
                     resources: [.copy("Fixtures")]),
         // Mutation fuzzing of the readers of untrusted input (FUZZ_CASES cases per reader; jobs/tests/fuzz.sh).
-        .testTarget(name: "FuzzTests", dependencies: ["BERT", "Tokenization", "Corpus", "Storage", "CZlib",
+        .testTarget(name: "FuzzTests", dependencies: ["BERT", "Tokenization", "Corpus", "Storage", "CZlib", "Randomness",
                                                       .product(name: "Logging", package: "swift-log")]),
     ],
     // C interop (stderr, MPI/HDF5 globals) is pervasive here; strict Swift 6 concurrency checking buys nothing
