@@ -43,10 +43,18 @@ let package = Package(
                 swiftSettings: checkedButFast + [.unsafeFlags(["-Xcc", "-fno-math-errno"])]),
         .target(name: "Tokenization", dependencies: ["Storage"],
                 swiftSettings: checkedButFast),
-        .target(name: "Corpus", dependencies: ["CHDF5", "CZlib", "CDeflate", "Tokenization", "Distributed", "Storage", "Randomness",
-                                               .product(name: "Logging", package: "swift-log")],
+        // Google's create_pretraining_data.py algorithms (instances, masking) and CPython's random.
+        .target(name: "PretrainingData", dependencies: ["Randomness"], swiftSettings: checkedButFast),
+        // Shards: the HDF5 layout, reading, attributes, validation rules, statistics, discovery, verification.
+        .target(name: "ShardFormat", dependencies: ["CHDF5", "PretrainingData", "Tokenization", "Distributed", "Storage"],
                 swiftSettings: checkedButFast),
-        .target(name: "Training", dependencies: ["BERT", "Optim", "Corpus", "Distributed", "Tokenization", "Storage", "Randomness",
+        // The MPI corpus build: documents, input formats, sentence splitter, token store, spill, manifest,
+        // and the shard writer (its compressors: zlib, libdeflate).
+        .target(name: "CorpusBuild", dependencies: ["CHDF5", "CZlib", "CDeflate", "PretrainingData", "ShardFormat",
+                                                    "Tokenization", "Distributed", "Storage", "Randomness",
+                                                    .product(name: "Logging", package: "swift-log")],
+                swiftSettings: checkedButFast),
+        .target(name: "Training", dependencies: ["BERT", "Optim", "PretrainingData", "ShardFormat", "Distributed", "Tokenization", "Storage", "Randomness",
                                                  .product(name: "Logging", package: "swift-log")],
                 swiftSettings: checkedButFast),
         // Fine-tuning on a pretrained encoder: task files, label sets, metrics, the finetune run.
@@ -65,7 +73,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "bert-corpus", dependencies: [
-            "Corpus", "Tokenization", "Distributed",
+            "CorpusBuild", "ShardFormat", "PretrainingData", "Tokenization", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "corpus-tools/bert-corpus"),
@@ -77,13 +85,13 @@ let package = Package(
         .testTarget(name: "BERTTests", dependencies: ["BERT", "Randomness"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "BERT"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tokenization", "Randomness"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "BERT", "Optim", "Corpus", "Tokenization", "Randomness"]),
+        .testTarget(name: "CorpusTests", dependencies: ["PretrainingData", "ShardFormat", "CorpusBuild", "Tokenization", "Randomness"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "BERT", "Optim", "PretrainingData", "ShardFormat", "CorpusBuild", "Tokenization", "Randomness"]),
         .testTarget(name: "FineTuningTests", dependencies: ["FineTuning", "BERT", "Tokenization", "Training"], resources: [.copy("Fixtures")]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "BERT", "Tokenization", "FineTuning", "Distributed"],
                     resources: [.copy("Fixtures")]),
         // Mutation fuzzing of the readers of untrusted input (FUZZ_CASES cases per reader; jobs/tests/fuzz.sh).
-        .testTarget(name: "FuzzTests", dependencies: ["BERT", "Tokenization", "Corpus", "Storage", "CZlib", "Randomness",
+        .testTarget(name: "FuzzTests", dependencies: ["BERT", "Tokenization", "PretrainingData", "ShardFormat", "CorpusBuild", "Storage", "CZlib", "Randomness",
                                                       .product(name: "Logging", package: "swift-log")]),
     ],
     // C interop (stderr, MPI/HDF5 globals) is pervasive here; strict Swift 6 concurrency checking buys nothing

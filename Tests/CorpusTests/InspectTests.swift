@@ -1,7 +1,9 @@
 import CHDF5
-@testable import Corpus
+@testable import CorpusBuild
 import Foundation
+@testable import PretrainingData
 import Randomness
+@testable import ShardFormat
 import Tokenization
 import XCTest
 

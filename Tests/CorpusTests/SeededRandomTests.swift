@@ -2,7 +2,7 @@
 // values printed by Corpus/SeededRandom.swift of main at ddc5817. Shards built by earlier versions
 // are byte-identical to today's only if these stay.
 
-import Corpus
+import PretrainingData
 import XCTest
 
 final class SeededRandomTests: XCTestCase {

@@ -1,9 +1,11 @@
 // The build's spill records (BuildSpill.swift): what pass 2 writes, pass 3 copies into a shard
 // unchanged, in both word widths, across the writer's buffer boundaries, and damage is reported.
 
+@testable import CorpusBuild
 import Foundation
+@testable import PretrainingData
+@testable import ShardFormat
 import XCTest
-@testable import Corpus
 
 final class SpillTests: XCTestCase {
     /// Random valid instances with ids below `vocabularySize`, lengths up to T, predictions up to P.

@@ -1,6 +1,8 @@
-import Corpus
+import CorpusBuild
 import Foundation
+import PretrainingData
 import Randomness
+import ShardFormat
 import XCTest
 @testable import Training
 

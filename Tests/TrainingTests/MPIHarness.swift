@@ -1,8 +1,9 @@
 // Helpers for the multi-rank tests: a tiny corpus of random shards, a tiny model config, and
 // `mpirun` of the built `bert-pretrain` executable with a time limit (a hang is a failure).
 
-import Corpus
+import CorpusBuild
 import Foundation
+import PretrainingData
 import Randomness
 import Storage
 import XCTest

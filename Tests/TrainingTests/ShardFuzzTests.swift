@@ -17,9 +17,10 @@
 // 120 cases, case 31 (128 bytes zeroed at the end of the file, in the global heap) hangs all three readers.
 
 import CHDF5
-@testable import Corpus
+@testable import CorpusBuild
 import Foundation
 import Randomness
+@testable import ShardFormat
 import Storage
 import XCTest
 

@@ -2,10 +2,11 @@
 // any number of MPI ranks, byte-identical whatever that number. The pipeline is Corpus.CorpusBuilder.
 
 import ArgumentParser
-import Corpus
+import CorpusBuild
 import Distributed
 import Foundation
 import Logging
+import PretrainingData
 import Storage
 import Tokenization
 

@@ -2,8 +2,8 @@
 // statistics. Exit status 1 when any shard breaks a rule (rules: Sources/Corpus/InspectRules.swift).
 
 import ArgumentParser
-import Corpus
 import Foundation
+import ShardFormat
 import Tokenization
 
 struct InspectCommand: ParsableCommand {

@@ -22,6 +22,7 @@
 // instance whose mask, padding and segments are sound (its first and last token), and every other
 // instance must agree.
 
+import PretrainingData
 import Tokenization
 
 public enum ShardRule: String, CaseIterable, Comparable {

@@ -18,6 +18,7 @@
 // documents, and faults plus madvise cost a quarter of the build's CPU time.
 
 import Foundation
+import PretrainingData
 import Storage
 #if canImport(Glibc)
 import Glibc

@@ -11,6 +11,7 @@
 import Distributed
 import Foundation
 import Logging
+import PretrainingData
 import Storage
 #if canImport(Glibc)
 import Glibc

@@ -5,6 +5,7 @@
 // ShardVerification.swift).
 
 import Foundation
+import ShardFormat
 import Storage
 
 public enum BuildManifest {

@@ -2,6 +2,7 @@
 // the instance code needs it, the stream of input documents, and the build's error type.
 
 import Foundation
+import PretrainingData
 
 /// The build's settings; defaults are google-research/bert's create_pretraining_data.py flags.
 public struct BuildOptions {

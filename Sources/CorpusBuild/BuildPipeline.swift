@@ -28,6 +28,8 @@
 import Distributed
 import Foundation
 import Logging
+import PretrainingData
+import ShardFormat
 import Storage
 #if canImport(Glibc)
 import Glibc
