@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "BERTTests", dependencies: ["BERT", "Randomness"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "BERT"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CorpusTests", dependencies: ["PretrainingData", "ShardFormat", "CorpusBuild", "Tokenization", "Randomness"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CorpusTests", dependencies: ["PretrainingData", "ShardFormat", "CorpusBuild", "Tokenization", "Randomness", "Storage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "BERT", "Optim", "PretrainingData", "ShardFormat", "CorpusBuild", "Tokenization", "Randomness"]),
         .testTarget(name: "FineTuningTests", dependencies: ["FineTuning", "BERT", "Tokenization", "Training"], resources: [.copy("Fixtures")]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "BERT", "Tokenization", "FineTuning", "Distributed"],

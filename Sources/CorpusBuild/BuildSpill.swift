@@ -36,8 +36,8 @@ extension CorpusBuilder {
         let shardCounts = [options.shards, options.testShards]
         let paths = spillPaths(rank: comm.rank)
         let width = SpillRecordWidth(vocabularySize: vocabulary.masking.size, maxSeqLength: options.maxSeqLength)
-        let records = try BufferedFileWriter(path: paths.records)
-        let index = try BufferedFileWriter(path: paths.index)
+        let records = try BufferedOutput(creating: paths.records)
+        let index = try BufferedOutput(creating: paths.index)
 
         // Pass 2: this rank's documents of each split, every dupe pass.
         let work = splits.reduce(0) { $0 + $1.documentCount } * options.dupeFactor
@@ -61,10 +61,10 @@ extension CorpusBuilder {
                     for (j, instance) in instances.enumerated() {
                         let key = SeededRandom.hash(seed, Stream.shuffle, UInt64(split), UInt64(pass), UInt64(i), UInt64(j))
                         let shard = key % UInt64(shardCounts[split])
-                        try index.append(key)
-                        try index.append(UInt64(split) << 32 | shard)
-                        try index.append(UInt64(records.bytesWritten))
-                        try index.append(UInt64(i) << 32 | UInt64(pass) << 20 | UInt64(j))
+                        try index.append(littleEndian: key)
+                        try index.append(littleEndian: UInt64(split) << 32 | shard)
+                        try index.append(littleEndian: UInt64(records.bytesWritten))
+                        try index.append(littleEndian: UInt64(i) << 32 | UInt64(pass) << 20 | UInt64(j))
                         perShard[split * shardCounts[0] + Int(shard)] += 1
                         if instance.nextSentenceLabel == 1 { randomNext += 1 }
                         try Self.writeRecord(instance, to: records, width: width)
@@ -105,7 +105,7 @@ extension CorpusBuilder {
         return (Array(counts[0..<shardCounts[0]]), Array(counts[shardCounts[0]...]))
     }
 
-    static func writeRecord(_ instance: PretrainingInstance, to file: BufferedFileWriter, width: SpillRecordWidth) throws {
+    static func writeRecord(_ instance: PretrainingInstance, to file: BufferedOutput, width: SpillRecordWidth) throws {
         let bStart = instance.segmentIds.firstIndex(of: 1) ?? instance.segmentIds.count
         let header = [Int32(instance.inputIds.count), Int32(instance.maskedPositions.count), instance.nextSentenceLabel, Int32(bStart)]
         switch width {
