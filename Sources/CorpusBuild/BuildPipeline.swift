@@ -53,8 +53,30 @@ public final class CorpusBuilder {
         self.logger = logger
     }
 
-    /// Runs the whole build; `encode` appends the token ids of one sentence's UTF-8 bytes
-    /// (no [CLS]/[SEP]) to its array.
+    /// Runs the whole build over `options.inputFiles`, read as `options.format` says: Google's format
+    /// (and `auto` with `--reference-rng`, as the script reads) straight from bytes, each rank its own
+    /// byte range where the files allow it; any other through `DocumentReader`. `encode` appends the
+    /// token ids of one sentence's UTF-8 bytes (no [CLS]/[SEP]) to its array.
+    public func run(encode: (UnsafeBufferPointer<UInt8>, inout [Int32]) -> Void) throws -> BuildSummary {
+        let files = options.inputFiles
+        if options.format == .google || (options.referenceRNG && options.format == .auto) {
+            // In reference mode a document may continue into the next file, as in the script.
+            if !options.referenceRNG && comm.size > 1 && SentencePerLineRangeDocuments.applies(to: files) {
+                let stream = try SentencePerLineRangeDocuments(files: files, rank: comm.rank, ranks: comm.size, logger: logger)
+                return try run(documents: stream, encode: encode)
+            }
+            let stream = SentencePerLineDocuments(files: files, fileEndsDocument: !options.referenceRNG, logger: logger)
+            return try run(documents: stream, encode: encode)
+        }
+        let reader = try DocumentReader(
+            paths: files,
+            options: DocumentReaderOptions(format: options.format.inputFormat, documentSeparator: options.documentSeparator,
+                                           jsonField: options.jsonField),
+            logger: logger)
+        return try run(documents: ReaderDocuments(reader: reader), encode: encode)
+    }
+
+    /// Runs the whole build over `documents`.
     public func run<S: DocumentStream>(documents: S, encode: (UnsafeBufferPointer<UInt8>, inout [Int32]) -> Void) throws -> BuildSummary {
         let start = Date()
         guard 1.littleEndian == 1 else { throw BuildError("the token store and spill files assume a little-endian host") }
