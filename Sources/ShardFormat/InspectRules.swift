@@ -114,99 +114,139 @@ public struct ShardValidator {
         return nil
     }
 
-    /// The first rule row `r` of `rows` breaks, or nil. `index` is the row's instance number in the shard.
+    /// The first rule row `r` of `rows` breaks, or nil. `index` is the row's instance number in the
+    /// shard. The rules in order: the row's shape (input mask, padding, segments), the special
+    /// tokens, the masked positions, the prediction count, the ids, the label.
     public mutating func check(_ rows: ShardRows, row r: Int, index: Int, path: String) -> ShardViolation? {
-        let T = rows.maxSeqLength, P = rows.maxPredictions
-        let ids = rows.inputIds[(r * T)..<((r + 1) * T)]
-        let mask = rows.inputMask[(r * T)..<((r + 1) * T)]
-        let segments = rows.segmentIds[(r * T)..<((r + 1) * T)]
-        let positions = rows.maskedPositions[(r * P)..<((r + 1) * P)]
-        let originals = rows.maskedIds[(r * P)..<((r + 1) * P)]
-        let s = r * T, p = r * P
-        func fail(_ rule: ShardRule, _ detail: String) -> ShardViolation {
-            ShardViolation(path: path, instance: index, rule: rule, detail: detail)
+        let row = RowView(rows, row: r)
+        var shape = RowShape()
+        var problem = Self.shapeProblem(row, &shape)
+        if problem == nil { problem = specialTokenProblem(row, shape, index: index) }
+        if problem == nil { problem = Self.predictionSlotsProblem(row, shape) }
+        if problem == nil { problem = predictionCountProblem(row, shape) }
+        if problem == nil { problem = idProblem(row, shape) }
+        if problem == nil {
+            let label = rows.nextSentenceLabels[r]
+            if label != 0 && label != 1 { problem = (.nextSentenceLabel, "next_sentence_labels = \(label), expected 0 or 1") }
         }
+        return problem.map { ShardViolation(path: path, instance: index, rule: $0.rule, detail: $0.detail) }
+    }
 
-        // input-mask: 0/1, a prefix of ones.
+    private typealias Problem = (rule: ShardRule, detail: String)
+
+    /// Row r of a block: its slices (indexed as in the block: s + t, p + k).
+    private struct RowView {
+        let T: Int, P: Int, s: Int, p: Int
+        let ids, mask, segments, positions, originals: ArraySlice<Int32>
+        init(_ rows: ShardRows, row r: Int) {
+            T = rows.maxSeqLength; P = rows.maxPredictions
+            s = r * T; p = r * P
+            ids = rows.inputIds[s..<(s + T)]
+            mask = rows.inputMask[s..<(s + T)]
+            segments = rows.segmentIds[s..<(s + T)]
+            positions = rows.maskedPositions[p..<(p + P)]
+            originals = rows.maskedIds[p..<(p + P)]
+        }
+    }
+
+    /// What the shape rules found: the real length, where B starts, the used prediction slots.
+    private struct RowShape { var length = 0, firstB = 0, count = 0 }
+
+    /// input-mask (0/1, a prefix of ones, at least 5), padding (zeros after the real length),
+    /// segment-ids (0…0 1…1 over the real length, A and B non-empty).
+    private static func shapeProblem(_ row: RowView, _ shape: inout RowShape) -> Problem? {
+        let T = row.T, s = row.s, p = row.p
         var length = 0
-        while length < T && mask[s + length] == 1 { length += 1 }
-        for t in length..<T where mask[s + t] != 0 {
-            return fail(.inputMask, "input_mask[\(t)] = \(mask[s + t]) after the real length \(length) (expected 1…1 then 0…0)")
+        while length < T && row.mask[s + length] == 1 { length += 1 }
+        for t in length..<T where row.mask[s + t] != 0 {
+            return (.inputMask, "input_mask[\(t)] = \(row.mask[s + t]) after the real length \(length) (expected 1…1 then 0…0)")
         }
-        guard length >= 5 else { return fail(.inputMask, "real length \(length), expected at least 5 ([CLS] A [SEP] B [SEP])") }
-        // padding
-        for t in length..<T where ids[s + t] != 0 || segments[s + t] != 0 {
-            return fail(.padding, "position \(t) is padding but input_ids = \(ids[s + t]), segment_ids = \(segments[s + t]) (expected 0, 0)")
+        guard length >= 5 else { return (.inputMask, "real length \(length), expected at least 5 ([CLS] A [SEP] B [SEP])") }
+        for t in length..<T where row.ids[s + t] != 0 || row.segments[s + t] != 0 {
+            return (.padding, "position \(t) is padding but input_ids = \(row.ids[s + t]), segment_ids = \(row.segments[s + t]) (expected 0, 0)")
         }
-
         // Prediction slots: count = entries before the first 0.
         var count = 0
-        while count < P && positions[p + count] != 0 { count += 1 }
-        let maskedSet = Set(positions[(p)..<(p + count)])
-
-        // segment-ids: 0…0 1…1 over the real length.
+        while count < row.P && row.positions[p + count] != 0 { count += 1 }
         var firstB = 0
-        while firstB < length && segments[s + firstB] == 0 { firstB += 1 }
-        for t in firstB..<length where segments[s + t] != 1 {
-            return fail(.segmentIds, "segment_ids[\(t)] = \(segments[s + t]) inside B (expected 0 over [CLS] A [SEP], then 1 over B [SEP])")
+        while firstB < length && row.segments[s + firstB] == 0 { firstB += 1 }
+        for t in firstB..<length where row.segments[s + t] != 1 {
+            return (.segmentIds, "segment_ids[\(t)] = \(row.segments[s + t]) inside B (expected 0 over [CLS] A [SEP], then 1 over B [SEP])")
         }
         guard firstB >= 3 && firstB <= length - 2 else {
-            return fail(.segmentIds, "segment B starts at \(firstB) of \(length) tokens (A and B must both be non-empty)")
+            return (.segmentIds, "segment B starts at \(firstB) of \(length) tokens (A and B must both be non-empty)")
         }
+        shape = RowShape(length: length, firstB: firstB, count: count)
+        return nil
+    }
 
-        // cls-first, sep-end-of-a, sep-end-of-b (masked positions hold replacements, checked by their own rule).
+    /// cls-first, sep-end-of-a, sep-end-of-b (masked positions hold replacements, checked by their own
+    /// rule). Without a vocabulary the first row checked gives the ids.
+    private mutating func specialTokenProblem(_ row: RowView, _ shape: RowShape, index: Int) -> Problem? {
+        let s = row.s, p = row.p, length = shape.length, firstB = shape.firstB
         if cls == nil {
-            cls = ids[s]
-            sep = ids[s + length - 1]
+            cls = row.ids[s]
+            sep = row.ids[s + length - 1]
             inferredFrom = index
         }
+        let maskedSet = Set(row.positions[p..<(p + shape.count)])
         let inferred = inferredSpecialIds ? " (id taken from instance \(inferredFrom!); give --vocab to check by name)" : ""
-        guard ids[s] == cls! else { return fail(.clsFirst, "first token is \(ids[s]), expected [CLS] = \(cls!)\(inferred)") }
-        guard maskedSet.contains(Int32(firstB - 1)) || ids[s + firstB - 1] == sep! else {
-            return fail(.sepEndOfA, "token \(firstB - 1) before segment B is \(ids[s + firstB - 1]), expected [SEP] = \(sep!)\(inferred)")
+        guard row.ids[s] == cls! else { return (.clsFirst, "first token is \(row.ids[s]), expected [CLS] = \(cls!)\(inferred)") }
+        guard maskedSet.contains(Int32(firstB - 1)) || row.ids[s + firstB - 1] == sep! else {
+            return (.sepEndOfA, "token \(firstB - 1) before segment B is \(row.ids[s + firstB - 1]), expected [SEP] = \(sep!)\(inferred)")
         }
-        guard maskedSet.contains(Int32(length - 1)) || ids[s + length - 1] == sep! else {
-            return fail(.sepEndOfB, "last real token (position \(length - 1)) is \(ids[s + length - 1]), expected [SEP] = \(sep!)\(inferred)")
+        guard maskedSet.contains(Int32(length - 1)) || row.ids[s + length - 1] == sep! else {
+            return (.sepEndOfB, "last real token (position \(length - 1)) is \(row.ids[s + length - 1]), expected [SEP] = \(sep!)\(inferred)")
         }
+        return nil
+    }
 
-        // masked-positions
-        if let problem = Self.maskedPositionsProblem(positions[p..<(p + count)], length: length) {
-            return fail(.maskedPositions, problem)
+    /// masked-positions: ascending inside the real length, never a [SEP], unused slots all zero.
+    private static func predictionSlotsProblem(_ row: RowView, _ shape: RowShape) -> Problem? {
+        let p = row.p, count = shape.count
+        if let problem = maskedPositionsProblem(row.positions[p..<(p + count)], length: shape.length) {
+            return (.maskedPositions, problem)
         }
-        for k in 0..<count where Int(positions[p + k]) == firstB - 1 || Int(positions[p + k]) == length - 1 {
-            return fail(.maskedPositions, "masked position \(positions[p + k]) is a [SEP]")
+        for k in 0..<count where Int(row.positions[p + k]) == shape.firstB - 1 || Int(row.positions[p + k]) == shape.length - 1 {
+            return (.maskedPositions, "masked position \(row.positions[p + k]) is a [SEP]")
         }
-        for k in count..<P where positions[p + k] != 0 || originals[p + k] != 0 {
-            return fail(.maskedPositions, "slot \(k) after the last prediction holds position \(positions[p + k]), id \(originals[p + k]) (expected 0, 0)")
+        for k in count..<row.P where row.positions[p + k] != 0 || row.originals[p + k] != 0 {
+            return (.maskedPositions, "slot \(k) after the last prediction holds position \(row.positions[p + k]), id \(row.originals[p + k]) (expected 0, 0)")
         }
+        return nil
+    }
 
-        // prediction-count
-        guard count >= 1 else { return fail(.predictionCount, "no masked positions") }
+    /// prediction-count: at least one; with the build's masked_lm_prob, Google's count (at most it
+    /// with whole-word masking).
+    private func predictionCountProblem(_ row: RowView, _ shape: RowShape) -> Problem? {
+        let count = shape.count, length = shape.length, P = row.P
+        guard count >= 1 else { return (.predictionCount, "no masked positions") }
         if let maskedLMProb {
             // Google stops when the candidates (all but [CLS] and the two [SEP]) run out.
             let wanted = min(length - 3, Self.predictionsWanted(length: length, maskedLMProb: maskedLMProb, maxPredictions: P))
             if count > wanted || (wholeWordMask == false && count != wanted) {
-                return fail(.predictionCount, "\(count) predictions for \(length) tokens, expected \(wholeWordMask == false ? "" : "at most ")\(wanted) = min(\(P), \(length - 3) candidates, max(1, round(\(length) × \(maskedLMProb))))")
+                return (.predictionCount, "\(count) predictions for \(length) tokens, expected \(wholeWordMask == false ? "" : "at most ")\(wanted) = min(\(P), \(length - 3) candidates, max(1, round(\(length) × \(maskedLMProb))))")
             }
         }
+        return nil
+    }
 
-        // ids-in-vocab
+    /// ids-in-vocab: every real token and original id inside the vocabulary; no original is [CLS]/[SEP].
+    private func idProblem(_ row: RowView, _ shape: RowShape) -> Problem? {
+        let s = row.s, p = row.p
         let limit = vocabSize.map { Int32(clamping: $0) } ?? Int32.max
-        for t in 0..<length where ids[s + t] < 0 || ids[s + t] >= limit {
-            return fail(.idsInVocab, "input_ids[\(t)] = \(ids[s + t]) outside the vocabulary [0, \(vocabSize.map(String.init) ?? "2^31"))")
+        for t in 0..<shape.length where row.ids[s + t] < 0 || row.ids[s + t] >= limit {
+            return (.idsInVocab, "input_ids[\(t)] = \(row.ids[s + t]) outside the vocabulary [0, \(vocabSize.map(String.init) ?? "2^31"))")
         }
-        for k in 0..<count {
-            let original = originals[p + k]
+        for k in 0..<shape.count {
+            let original = row.originals[p + k]
             guard original >= 0 && original < limit else {
-                return fail(.idsInVocab, "masked_lm_ids[\(k)] = \(original) outside the vocabulary [0, \(vocabSize.map(String.init) ?? "2^31"))")
+                return (.idsInVocab, "masked_lm_ids[\(k)] = \(original) outside the vocabulary [0, \(vocabSize.map(String.init) ?? "2^31"))")
             }
             guard original != cls! && original != sep! else {
-                return fail(.idsInVocab, "masked_lm_ids[\(k)] = \(original) is [CLS] or [SEP], which are never masked")
+                return (.idsInVocab, "masked_lm_ids[\(k)] = \(original) is [CLS] or [SEP], which are never masked")
             }
         }
-
-        let label = rows.nextSentenceLabels[r]
-        guard label == 0 || label == 1 else { return fail(.nextSentenceLabel, "next_sentence_labels = \(label), expected 0 or 1") }
         return nil
     }
 }
