@@ -25,21 +25,25 @@ enum Stream {
 }
 
 extension CorpusBuilder {
+    var spillRecordWidth: SpillRecordWidth {
+        SpillRecordWidth(vocabularySize: vocabulary.masking.size, maxSeqLength: options.maxSeqLength)
+    }
+
     func spillPaths(rank: Int) -> (records: String, index: String) {
         let d = workDirectory as NSString
         return (d.appendingPathComponent("instances-\(rank).bin"), d.appendingPathComponent("index-\(rank).bin"))
     }
 
-    /// Passes 2 and 3; returns the instance count of every training and test shard.
-    func buildDefault(splits: [StoredDocuments]) throws -> (training: [Int], test: [Int]) {
+    /// Pass 2: this rank's documents of each split, every dupe pass, into its spill files; returns the
+    /// instances of every shard (training shards, then test shards), summed over the ranks.
+    func spillInstances(splits: [StoredDocuments]) throws -> [Int64] {
         let seed = UInt64(bitPattern: Int64(options.randomSeed))
         let shardCounts = [options.shards, options.testShards]
         let paths = spillPaths(rank: comm.rank)
-        let width = SpillRecordWidth(vocabularySize: vocabulary.masking.size, maxSeqLength: options.maxSeqLength)
+        let width = spillRecordWidth
         let records = try BufferedOutput(creating: paths.records)
         let index = try BufferedOutput(creating: paths.index)
 
-        // Pass 2: this rank's documents of each split, every dupe pass.
         let work = splits.reduce(0) { $0 + $1.documentCount } * options.dupeFactor
         let meter = ProgressMeter(label: "instances", unit: "documents", total: Double(work), enabled: comm.isRoot)
         var done = 0
@@ -85,8 +89,14 @@ extension CorpusBuilder {
         if entryMB >= 256 {
             logger.warning("the largest shard holds \(largest) instances: writing it takes about \(entryMB) MB for its index entries; more shards (--shards) make that smaller")
         }
+        return perShard
+    }
 
-        // Pass 3: shard m of the list (training shards, then test shards) is written by rank m mod N.
+    /// Pass 3: shard m of the list (training shards, then test shards) is written by rank m mod N;
+    /// returns the instance count of every training and test shard.
+    func writeShards(perShard: [Int64]) throws -> (training: [Int], test: [Int]) {
+        let shardCounts = [options.shards, options.testShards]
+        let width = spillRecordWidth
         let recordFiles = try (0..<comm.size).map { try RecordFile(path: spillPaths(rank: $0).records, width: width, maxSeqLength: options.maxSeqLength, maxPredictions: options.maxPredictionsPerSeq) }
         let indexFiles = (0..<comm.size).map { spillPaths(rank: $0).index }
         let jobs = (0..<shardCounts[0]).map { (0, $0) } + (0..<shardCounts[1]).map { (1, $0) }
