@@ -10,6 +10,12 @@ import PackageDescription
 // pointers and BLAS, which have no per-element checks either way.
 let checkedButFast: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
+// For modules whose generic code runs in their callers' hot loops (PretrainingData's algorithms over the
+// caller's documents and RNG; ShardFormat's row rules, which the shard writer applies to every instance):
+// cross-module optimisation lets the callers specialise it. Without it the corpus build ran the
+// unspecialised generic code and took 25 % longer (measured when Corpus was split into three modules).
+let specialisedByCallers: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
 let package = Package(
     name: "bert-pretrain",
     platforms: [.macOS(.v13)],
@@ -44,10 +50,10 @@ let package = Package(
         .target(name: "Tokenization", dependencies: ["Storage"],
                 swiftSettings: checkedButFast),
         // Google's create_pretraining_data.py algorithms (instances, masking) and CPython's random.
-        .target(name: "PretrainingData", dependencies: ["Randomness"], swiftSettings: checkedButFast),
+        .target(name: "PretrainingData", dependencies: ["Randomness"], swiftSettings: checkedButFast + specialisedByCallers),
         // Shards: the HDF5 layout, reading, attributes, validation rules, statistics, discovery, verification.
         .target(name: "ShardFormat", dependencies: ["CHDF5", "PretrainingData", "Tokenization", "Distributed", "Storage"],
-                swiftSettings: checkedButFast),
+                swiftSettings: checkedButFast + specialisedByCallers),
         // The MPI corpus build: documents, input formats, sentence splitter, token store, spill, manifest,
         // and the shard writer (its compressors: zlib, libdeflate).
         .target(name: "CorpusBuild", dependencies: ["CHDF5", "CZlib", "CDeflate", "PretrainingData", "ShardFormat",
