@@ -8,6 +8,8 @@
 // Every product is a GEMM on a strided view of qkv (lda = 3H): no per-head copies.
 // maskBias[B, T] is 0 for real keys and −10000 for padded ones (HF's extended attention mask).
 
+import Randomness
+
 struct AttentionShape {
     let batch: Int, seq: Int, heads: Int, headSize: Int
     var hidden: Int { heads * headSize }
@@ -61,7 +63,7 @@ func attentionForward(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePoin
             let pairKey = sequenceKeys[b].appending(UInt64(layer)).appending(DropoutSite.attentionProbabilities.rawValue)
                 .appending(UInt64(h))
             for i in 0..<T {
-                var rng = KeyedRandom(pairKey.appending(UInt64(i)))
+                var rng = Xoshiro256StarStar(pairKey.appending(UInt64(i)))
                 rng.fillMask(keep + index * T * T + i * T, count: T, dropProbability: p)
             }
             dropoutApply(pbh, mask: keep + index * T * T, count: T * T, dropProbability: p, into: dropped)

@@ -16,6 +16,7 @@
 
 import Foundation
 import Logging
+import Randomness
 import Storage
 
 public struct CheckpointError: Error, CustomStringConvertible {
@@ -279,30 +280,5 @@ public enum Checkpoint {
         for i in spec.range {
             parameters[i] = value ?? std * rng.nextNormal()
         }
-    }
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): a small seeded generator for fresh head weights.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1]: never 0, so the logarithm below is finite.
-    mutating func nextUniform() -> Double {
-        Double((next() >> 11) + 1) * 0x1p-53
-    }
-
-    /// Standard normal by Box-Muller (one of the pair; simplicity over speed, heads are small).
-    mutating func nextNormal() -> Float {
-        let u1 = nextUniform(), u2 = nextUniform()
-        return Float((-2 * Foundation.log(u1)).squareRoot() * cos(2 * Double.pi * u2))
     }
 }

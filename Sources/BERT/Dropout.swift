@@ -6,64 +6,12 @@
 // saved generator state. Masks are stored as bytes (1 = kept): a quarter of a Float mask, and
 // backward needs nothing else.
 //
-// This file is the one home of the keyed generator: the trainer's data plan and dynamic
-// masking draw from the same `KeyedRandom` (as `TrainingRandom`).
+// The keyed generator is Randomness's xoshiro256** (its one home): the trainer's data plan and
+// dynamic masking draw from the same generator (as `TrainingRandom`).
 
-/// A tuple of integers (e.g. seed, step, instance, layer, site) folded into one SplitMix64 state:
-/// the seed of a `KeyedRandom` stream. Appending a component costs two SplitMix64 steps and
-/// allocates nothing, so hot loops extend a shared prefix instead of rebuilding the tuple.
-public struct RandomKey: Sendable {
-    // Per component: state ← (next SplitMix64 output) ^ component, then one step more; the empty
-    // key starts at the golden gamma. (TrainingRandom's derivation from the start: the data order
-    // and dynamic masking of earlier runs are unchanged.)
-    var mixer = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
+import Randomness
 
-    public init() {}
-
-    /// The key of the tuple `components` (allocates the array: not for hot loops).
-    public init(_ components: [UInt64]) {
-        for k in components { self = appending(k) }
-    }
-
-    /// This key with `component` appended.
-    @inline(__always)
-    public func appending(_ component: UInt64) -> RandomKey {
-        var m = mixer
-        var key = RandomKey()
-        key.mixer = SplitMix64(seed: m.next() ^ component)
-        _ = key.mixer.next()
-        return key
-    }
-}
-
-/// xoshiro256** (Blackman & Vigna 2018): fast, 256-bit state, 2^256 − 1 period; the state is filled
-/// from SplitMix64 over the key, as the authors recommend. A value type: a stream per mask block
-/// lives on the stack.
-public struct KeyedRandom: RandomNumberGenerator, Sendable {
-    private var s0, s1, s2, s3: UInt64
-
-    @inline(__always)
-    public init(_ key: RandomKey) {
-        var m = key.mixer
-        s0 = m.next(); s1 = m.next(); s2 = m.next(); s3 = m.next()
-    }
-
-    /// The stream of the tuple `keys` (e.g. [seed, epoch, instance]).
-    public init(keys: [UInt64]) { self.init(RandomKey(keys)) }
-
-    @inline(__always)
-    public mutating func next() -> UInt64 {
-        let result = rotl(s1 &* 5, 7) &* 9
-        let t = s1 << 17
-        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3
-        s2 ^= t
-        s3 = rotl(s3, 45)
-        return result
-    }
-
-    @inline(__always)
-    private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
-
+extension Xoshiro256StarStar {
     /// Fills `mask[0..<count]` with 1 (keep, probability 1 − p) or 0 (drop). Each 64-bit draw
     /// gives two 32-bit uniforms, so element i is drawn the same whatever `count` is.
     public mutating func fillMask(_ mask: UnsafeMutablePointer<UInt8>, count: Int, dropProbability p: Float) {
@@ -102,7 +50,7 @@ public enum DropoutSite: UInt64 {
     @inline(__always)
     func fillRowMask(_ mask: UnsafeMutablePointer<UInt8>, sequence: RandomKey, layer: Int, count: Int,
                      dropProbability p: Float) {
-        var rng = KeyedRandom(sequence.appending(UInt64(layer)).appending(rawValue))
+        var rng = Xoshiro256StarStar(sequence.appending(UInt64(layer)).appending(rawValue))
         rng.fillMask(mask, count: count, dropProbability: p)
     }
 }

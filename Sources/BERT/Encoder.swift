@@ -18,6 +18,8 @@
 // Dropout masks are keyed per sequence by (seed, step, instance) and then (layer, site): see Dropout.swift.
 
 /// The pad token id of every BERT vocabulary we read (HF `pad_token_id`, written as 0 in config.json).
+import Randomness
+
 let bertPadTokenId: Int32 = 0
 
 public final class BertEncoder {

@@ -17,6 +17,8 @@
 // PyTorch, so y = x·Wᵀ + b.
 
 /// One named tensor of the flat buffer.
+import Randomness
+
 public struct TensorSpec: Sendable, Equatable {
     /// The Hugging Face `BertForPreTraining` key.
     public let name: String

@@ -72,8 +72,28 @@ public final class WordPieceTrainer {
     /// `progress(merges done, merges wanted)` is called now and then.
     public func train(vocabSize: Int, minFrequency: Int = 2, limitAlphabet: Int? = nil,
                       progress: ((Int, Int) -> Void)? = nil) throws -> [String] {
-        let specials = Vocabulary.specialTokens
-        // 2. Alphabet.
+        var (alphabet, decoded) = alphabet(limit: limitAlphabet)
+        let minimum = Vocabulary.specialTokens.count + 2 * alphabet.count
+        guard vocabSize >= minimum else {
+            throw WordPieceTrainerError(reason: "--vocab-size \(vocabSize) is too small: the alphabet has \(alphabet.count) characters, "
+                + "which with their ## forms and the 5 special tokens need \(minimum) tokens (use --limit-alphabet to keep fewer characters)")
+        }
+        var vocab = LearnedVocabulary(alphabet: alphabet)
+        var merger = PairMerger(words: vocab.symbolSequences(decoded, counts: counts))
+        decoded = []   // the merges hold the words as symbols only
+        let wanted = vocabSize - vocab.tokens.count
+        while vocab.tokens.count < vocabSize, let (a, b) = merger.bestPair(minFrequency: minFrequency) {
+            let merged = vocab.add(vocab.tokens[Int(a)] + vocab.tokens[Int(b)].dropFirst(2))   // an existing token when another merge path already made this string
+            merger.merge(a, b, into: merged)
+            if merger.merges % 100 == 0 { progress?(vocab.tokens.count - (vocabSize - wanted), wanted) }
+        }
+        progress?(vocab.tokens.count - (vocabSize - wanted), wanted)
+        vocab.fillWithUnused(upTo: vocabSize)
+        return vocab.tokens
+    }
+
+    /// 2. The alphabet (sorted by code point) and every counted word as code points.
+    private func alphabet(limit: Int?) -> (alphabet: [UInt32], decoded: [[UInt32]]) {
         var charCounts: [UInt32: Int] = [:]
         var decoded: [[UInt32]] = []
         decoded.reserveCapacity(words.count)
@@ -83,33 +103,39 @@ public final class WordPieceTrainer {
             decoded.append(scalars)
         }
         var alphabet = charCounts.keys.sorted()
-        if let limit = limitAlphabet, alphabet.count > limit {
+        if let limit, alphabet.count > limit {
             alphabet = Array(charCounts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                 .prefix(limit).map(\.key)).sorted()
         }
-        let minimum = specials.count + 2 * alphabet.count
-        guard vocabSize >= minimum else {
-            throw WordPieceTrainerError(reason: "--vocab-size \(vocabSize) is too small: the alphabet has \(alphabet.count) characters, "
-                + "which with their ## forms and the 5 special tokens need \(minimum) tokens (use --limit-alphabet to keep fewer characters)")
-        }
-        // 3. Initial vocabulary.
-        var vocab = specials
-        var idOf: [String: Int32] = [:]
-        func add(_ token: String) -> Int32 {
-            if let id = idOf[token] { return id }
-            let id = Int32(vocab.count)
-            vocab.append(token)
-            idOf[token] = id
-            return id
-        }
-        for s in specials { idOf[s] = Int32(idOf.count) }
-        var plainId: [UInt32: Int32] = [:], continuationId: [UInt32: Int32] = [:]
+        return (alphabet, decoded)
+    }
+}
+
+/// 3. The vocabulary being learned: specials, the alphabet, its "##" forms, then merged tokens.
+private struct LearnedVocabulary {
+    private(set) var tokens = Vocabulary.specialTokens
+    private var idOf: [String: Int32] = [:]
+    private var plainId: [UInt32: Int32] = [:], continuationId: [UInt32: Int32] = [:]
+
+    init(alphabet: [UInt32]) {
+        for s in tokens { idOf[s] = Int32(idOf.count) }
         for cp in alphabet { plainId[cp] = add(String(Unicode.Scalar(cp)!)) }
         for cp in alphabet { continuationId[cp] = add("##" + String(Unicode.Scalar(cp)!)) }
+    }
 
-        // 4. Words as symbol sequences; words with characters outside the alphabet are dropped.
-        var symbols: [[Int32]] = []
-        var frequency: [Int] = []
+    /// The id of `token`, added if new.
+    mutating func add(_ token: String) -> Int32 {
+        if let id = idOf[token] { return id }
+        let id = Int32(tokens.count)
+        tokens.append(token)
+        idOf[token] = id
+        return id
+    }
+
+    /// 4. Words as symbol sequences with their frequencies; words with characters outside the
+    /// alphabet are dropped.
+    func symbolSequences(_ decoded: [[UInt32]], counts: [Int]) -> [(symbols: [Int32], frequency: Int)] {
+        var words: [(symbols: [Int32], frequency: Int)] = []
         for (w, scalars) in decoded.enumerated() {
             var seq: [Int32] = []
             seq.reserveCapacity(scalars.count)
@@ -118,87 +144,107 @@ public final class WordPieceTrainer {
                 guard let id = k == 0 ? plainId[cp] : continuationId[cp] else { ok = false; break }
                 seq.append(id)
             }
-            if ok && !seq.isEmpty { symbols.append(seq); frequency.append(counts[w]) }
+            if ok && !seq.isEmpty { words.append((seq, counts[w])) }
         }
-        decoded = []
+        return words
+    }
 
-        @inline(__always) func key(_ a: Int32, _ b: Int32) -> UInt64 { UInt64(UInt32(a)) << 32 | UInt64(UInt32(b)) }
-        var pairCounts: [UInt64: Int] = [:]
-        var pairWords: [UInt64: [Int32]] = [:]
+    /// 5. [unused0], [unused1], … until there are `size` tokens.
+    mutating func fillWithUnused(upTo size: Int) {
+        var unused = 0
+        while tokens.count < size {
+            let token = "[unused\(unused)]"
+            unused += 1
+            if idOf[token] == nil { _ = add(token) }
+        }
+    }
+}
+
+/// 4. The merges: pair counts over the words (weighted by frequency), the words each pair occurs in,
+/// and a max-heap with lazy re-insertion that yields the best pair.
+private struct PairMerger {
+    private var symbols: [[Int32]]
+    private let frequency: [Int]
+    private var pairCounts: [UInt64: Int] = [:]
+    private var pairWords: [UInt64: [Int32]] = [:]
+    private var heap = PairHeap()
+    private var lastVisit: [Int]
+    private(set) var merges = 0
+
+    @inline(__always) private static func key(_ a: Int32, _ b: Int32) -> UInt64 { UInt64(UInt32(a)) << 32 | UInt64(UInt32(b)) }
+
+    init(words: [(symbols: [Int32], frequency: Int)]) {
+        symbols = words.map(\.symbols)
+        frequency = words.map(\.frequency)
+        lastVisit = [Int](repeating: -1, count: symbols.count)
         for (w, seq) in symbols.enumerated() where seq.count > 1 {
             for i in 0..<(seq.count - 1) {
-                let k = key(seq[i], seq[i + 1])
+                let k = Self.key(seq[i], seq[i + 1])
                 pairCounts[k, default: 0] += frequency[w]
                 if pairWords[k]?.last != Int32(w) { pairWords[k, default: []].append(Int32(w)) }
             }
         }
-        var heap = PairHeap()
         for (k, c) in pairCounts { heap.push(count: c, pair: k) }
+    }
 
-        let wanted = vocabSize - vocab.count
-        var merges = 0
-        var lastVisit = [Int](repeating: -1, count: symbols.count)
-        while vocab.count < vocabSize, let top = heap.pop() {
+    /// The pair with the highest count (ties: smaller (left, right)), or nil when none occurs
+    /// `minFrequency` times.
+    mutating func bestPair(minFrequency: Int) -> (Int32, Int32)? {
+        while let top = heap.pop() {
             let current = pairCounts[top.pair] ?? 0
             if current != top.count {   // stale entry: put it back with its real count
                 if current > 0 { heap.push(count: current, pair: top.pair) }
                 continue
             }
-            if current < max(minFrequency, 1) { break }
-            let a = Int32(truncatingIfNeeded: top.pair >> 32), b = Int32(truncatingIfNeeded: top.pair & 0xFFFF_FFFF)
-            let merged = vocab[Int(a)] + vocab[Int(b)].dropFirst(2)
-            let c = add(merged)   // an existing token when another merge path already made this string
-            merges += 1
-            var increased: Set<UInt64> = []
-            for w32 in pairWords[top.pair] ?? [] {
-                let w = Int(w32)
-                if lastVisit[w] == merges { continue }
-                lastVisit[w] = merges
-                let old = symbols[w]
-                guard old.count > 1 else { continue }
-                var new: [Int32] = []
-                new.reserveCapacity(old.count)
-                var i = 0
-                var changed = false
-                while i < old.count {
-                    if i + 1 < old.count && old[i] == a && old[i + 1] == b {
-                        new.append(c); i += 2; changed = true
-                    } else {
-                        new.append(old[i]); i += 1
-                    }
+            if current < max(minFrequency, 1) { return nil }
+            return (Int32(truncatingIfNeeded: top.pair >> 32), Int32(truncatingIfNeeded: top.pair & 0xFFFF_FFFF))
+        }
+        return nil
+    }
+
+    /// Replaces every (a, b) by `c` in the words holding the pair and updates the counts incrementally.
+    mutating func merge(_ a: Int32, _ b: Int32, into c: Int32) {
+        let pair = Self.key(a, b)
+        merges += 1
+        var increased: Set<UInt64> = []
+        for w32 in pairWords[pair] ?? [] {
+            let w = Int(w32)
+            if lastVisit[w] == merges { continue }
+            lastVisit[w] = merges
+            let old = symbols[w]
+            guard old.count > 1 else { continue }
+            var new: [Int32] = []
+            new.reserveCapacity(old.count)
+            var i = 0
+            var changed = false
+            while i < old.count {
+                if i + 1 < old.count && old[i] == a && old[i + 1] == b {
+                    new.append(c); i += 2; changed = true
+                } else {
+                    new.append(old[i]); i += 1
                 }
-                guard changed else { continue }
-                let f = frequency[w]
-                for i in 0..<(old.count - 1) {
-                    let k = key(old[i], old[i + 1])
-                    let left = pairCounts[k]! - f
-                    if left == 0 { pairCounts[k] = nil } else { pairCounts[k] = left }
-                }
-                if new.count > 1 {
-                    for i in 0..<(new.count - 1) {
-                        let k = key(new[i], new[i + 1])
-                        pairCounts[k, default: 0] += f
-                        if new[i] == c || new[i + 1] == c {
-                            increased.insert(k)
-                            if pairWords[k]?.last != w32 { pairWords[k, default: []].append(w32) }
-                        }
-                    }
-                }
-                symbols[w] = new
             }
-            pairWords[top.pair] = nil
-            for k in increased { if let n = pairCounts[k] { heap.push(count: n, pair: k) } }
-            if merges % 100 == 0 { progress?(vocab.count - (vocabSize - wanted), wanted) }
+            guard changed else { continue }
+            let f = frequency[w]
+            for i in 0..<(old.count - 1) {
+                let k = Self.key(old[i], old[i + 1])
+                let left = pairCounts[k]! - f
+                if left == 0 { pairCounts[k] = nil } else { pairCounts[k] = left }
+            }
+            if new.count > 1 {
+                for i in 0..<(new.count - 1) {
+                    let k = Self.key(new[i], new[i + 1])
+                    pairCounts[k, default: 0] += f
+                    if new[i] == c || new[i + 1] == c {
+                        increased.insert(k)
+                        if pairWords[k]?.last != w32 { pairWords[k, default: []].append(w32) }
+                    }
+                }
+            }
+            symbols[w] = new
         }
-        progress?(vocab.count - (vocabSize - wanted), wanted)
-        // 5. Fill up to exactly vocabSize.
-        var unused = 0
-        while vocab.count < vocabSize {
-            let token = "[unused\(unused)]"
-            unused += 1
-            if idOf[token] == nil { _ = add(token) }
-        }
-        return vocab
+        pairWords[pair] = nil
+        for k in increased { if let n = pairCounts[k] { heap.push(count: n, pair: k) } }
     }
 }
 

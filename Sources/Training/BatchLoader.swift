@@ -8,8 +8,8 @@
 // the row's dropout masks, so they do not depend on the rank or micro-batch that reads it.
 
 import BERT
-import Corpus
 import Foundation
+import PretrainingData
 
 public final class BatchLoader {
     public let plan: DataPlan

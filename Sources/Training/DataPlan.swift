@@ -13,6 +13,8 @@
 // epoch (every step has a full global batch, so every step's gradient is normalised the
 // same way). The permutation changes every epoch, so no instance is always left out.
 
+import Randomness
+
 public struct DataPlan: Sendable {
     /// Instances in the whole training set (all shards).
     public let instanceCount: Int

@@ -1,12 +1,13 @@
 // Dynamic masking (RoBERTa-style): every time a sequence is seen it is masked afresh with
-// Google's `create_masked_lm_predictions` (Corpus.createMaskedLMPredictions: candidates are all
+// Google's `create_masked_lm_predictions` (PretrainingData.createMaskedLMPredictions: candidates are all
 // positions but [CLS]/[SEP]; shuffle; predict min(maxPredictions, max(1, round(length × 0.15)));
 // of each: 80% → [MASK], 10% → unchanged, 10% → a uniformly random vocabulary id). The original
 // ids come back from the stored masking (masked_lm_ids at masked_lm_positions), so any static
 // shard can be re-masked. The generator is keyed by (seed, epoch, instance): the same on any rank
 // and after a resume.
 
-import Corpus
+
+import PretrainingData
 
 public struct DynamicMasking {
     public let maskedLMProbability: Double

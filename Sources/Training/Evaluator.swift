@@ -4,9 +4,9 @@
 // Rank r takes the instances r, r+R, r+2R, … in batches of up to b (the last batch may be short).
 
 import BERT
-import Corpus
 import Distributed
 import Foundation
+import ShardFormat
 
 /// Sums over every evaluated instance (all ranks).
 public struct EvaluationResult: Equatable, Sendable {

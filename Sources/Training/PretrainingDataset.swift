@@ -2,9 +2,10 @@
 // (one row at a time from HDF5; nothing is held beyond the batch being filled), with the
 // checks every rank runs before step 1.
 
-import Corpus
 import Distributed
 import Foundation
+import PretrainingData
+import ShardFormat
 
 public final class PretrainingDataset {
     public let paths: [String]

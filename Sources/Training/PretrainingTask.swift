@@ -3,10 +3,11 @@
 // batch loader and held-out evaluation. The loop itself is the Trainer's.
 
 import BERT
-import Corpus
 import Distributed
 import Foundation
 import Logging
+import PretrainingData
+import ShardFormat
 import Storage
 import Tokenization
 

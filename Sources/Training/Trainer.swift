@@ -13,7 +13,6 @@
 // same update as 1 rank × batch N·b.
 
 import BERT
-import Corpus
 import Distributed
 import Foundation
 import Logging

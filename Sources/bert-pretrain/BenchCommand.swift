@@ -6,6 +6,7 @@ import ArgumentParser
 import BERT
 import Foundation
 import Optim
+import Randomness
 
 enum BenchTask: String, ExpressibleByArgument, CaseIterable {
     case pretraining, classification
@@ -170,14 +171,8 @@ struct BenchCommand: ParsableCommand {
     /// [CLS] A [SEP] B [SEP] over the full length, as torch_bert_bench.py's `make_batch`.
     func fillSyntheticBatch(_ batch: PretrainingBatch, vocabSize: Int, seed: UInt64) {
         let cls: Int32 = 101, sep: Int32 = 102, mask: Int32 = 103
-        var state = seed
-        func next(_ bound: Int) -> Int {   // SplitMix64, reduced to [0, bound)
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Int((z ^ (z >> 31)) % UInt64(bound))
-        }
+        var rng = SplitMix64(seed: seed)
+        func next(_ bound: Int) -> Int { Int(rng.next() % UInt64(bound)) }   // reduced to [0, bound) by modulo
         let B = batchSize, T = seqLength, P = predictions
         batch.batchSize = B
         batch.seqLength = T

@@ -4,10 +4,10 @@
 
 import ArgumentParser
 import BERT
-import Corpus
 import Distributed
 import Foundation
 import Logging
+import ShardFormat
 import Tokenization
 import Training
 

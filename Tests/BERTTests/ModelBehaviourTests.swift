@@ -3,6 +3,7 @@
 @testable import BERT
 import Foundation
 import Glibc
+import Randomness
 import XCTest
 
 final class ModelBehaviourTests: XCTestCase {
@@ -104,7 +105,7 @@ final class ModelBehaviourTests: XCTestCase {
     }
 
     func testDropoutKeepsAboutOneMinusPAndScales() {
-        var generator = KeyedRandom(keys: [1])
+        var generator = Xoshiro256StarStar(keys: [1])
         let n = 100_000
         let mask = UnsafeMutablePointer<UInt8>.allocate(capacity: n)
         defer { mask.deallocate() }

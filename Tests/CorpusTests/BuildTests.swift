@@ -1,9 +1,11 @@
 // `bert-corpus build` end to end, as users run it: the built executable under real `mpirun`.
 // Needs the products built first (`swift build`); Tests/run-tests.sh does that.
 
+@testable import CorpusBuild
 import Foundation
+@testable import PretrainingData
+@testable import ShardFormat
 import XCTest
-@testable import Corpus
 
 final class BuildTests: XCTestCase {
     static var executable: String {

@@ -1,4 +1,4 @@
-@testable import Corpus
+@testable import CorpusBuild
 import Foundation
 import Logging
 import XCTest

@@ -1,6 +1,9 @@
 import CHDF5
-@testable import Corpus
+@testable import CorpusBuild
 import Foundation
+@testable import PretrainingData
+import Randomness
+@testable import ShardFormat
 import Tokenization
 import XCTest
 
@@ -177,7 +180,7 @@ final class InspectTests: XCTestCase {
     func testWriterOutputPassesAndMaskSharesAreAsDrawn() throws {
         let dir = try makeTemporaryFolder(self)
         let vocabulary = try Vocabulary(tokens: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + (0..<95).map { "w\($0)" })
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         let T = 64, P = 10, prob = 0.15
         let writer = try ShardWriter(path: dir + "/g.hdf5", maxSeqLength: T, maxPredictions: P,
                                      attributes: ShardMetadata(vocabSize: 100, maskedLMProb: prob, wholeWordMask: false).attributes)
@@ -214,18 +217,5 @@ final class InspectTests: XCTestCase {
             XCTAssertTrue(share.interval95.low - 0.02 < expected && expected < share.interval95.high + 0.02, "\(share) vs \(expected)")
         }
         XCTAssertEqual(s.randomNextSentenceShare.value, 0.5, accuracy: 1e-12)
-    }
-}
-
-/// A tiny deterministic generator for test data (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,8 +1,8 @@
 // create_instances_from_document in the default mode (SeededRandom per document pass, NVIDIA's
 // label for a same-document B): structure and statistics against values derived by hand.
 
+@testable import PretrainingData
 import XCTest
-@testable import Corpus
 
 final class InstancesTests: XCTestCase {
     static let names = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + (5..<500).map { "w\($0)" }

@@ -1,7 +1,7 @@
 // create_masked_lm_predictions: hand-derived cases and statistics within binomial bounds.
 
+@testable import PretrainingData
 import XCTest
-@testable import Corpus
 
 final class MaskingTests: XCTestCase {
     // 0 [PAD], 1 [UNK], 2 [CLS], 3 [SEP], 4 [MASK], then words and ## pieces.

@@ -2,8 +2,8 @@
 // made by Fixtures/reference/make_python_random.py).
 
 import Foundation
+@testable import PretrainingData
 import XCTest
-@testable import Corpus
 
 final class PythonRandomTests: XCTestCase {
     struct Case: Decodable {

@@ -1,9 +1,10 @@
 // Google's format read by byte ranges (SentencePerLineRangeDocuments): whatever the cut points, the
 // ranks' documents in rank order are exactly the documents SentencePerLineDocuments reads.
 
+@testable import CorpusBuild
 import Foundation
+@testable import PretrainingData
 import XCTest
-@testable import Corpus
 
 final class RangeDocumentsTests: XCTestCase {
     /// The non-empty documents of a stream, as arrays of sentence strings.

@@ -4,8 +4,8 @@
 // reproduce them instance for instance, token for token.
 
 import Foundation
+@testable import PretrainingData
 import XCTest
-@testable import Corpus
 
 final class ReferenceTests: XCTestCase {
     struct Record: Decodable {

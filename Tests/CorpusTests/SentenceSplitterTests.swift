@@ -1,4 +1,4 @@
-@testable import Corpus
+@testable import CorpusBuild
 import XCTest
 
 final class SentenceSplitterTests: XCTestCase {

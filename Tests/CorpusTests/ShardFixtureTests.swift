@@ -1,4 +1,5 @@
-@testable import Corpus
+@testable import PretrainingData
+@testable import ShardFormat
 import XCTest
 
 /// Shards written by h5py (Fixtures/shards/make_fixtures.py), as other tools write them.

@@ -1,6 +1,8 @@
 import CHDF5
-@testable import Corpus
+@testable import CorpusBuild
 import Foundation
+@testable import PretrainingData
+@testable import ShardFormat
 import XCTest
 
 /// Path of a committed fixture under Fixtures/shards.

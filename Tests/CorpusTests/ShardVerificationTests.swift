@@ -3,8 +3,9 @@
 // fatal-signal handler naming the shard being opened.
 
 import CHDF5
-@testable import Corpus
+@testable import CorpusBuild
 import Foundation
+@testable import ShardFormat
 import XCTest
 
 /// Runs the built bert-corpus (ranks 0: directly, else under mpirun) with a time limit; nil status: killed by a signal.

@@ -1,9 +1,12 @@
 // The build's spill records (BuildSpill.swift): what pass 2 writes, pass 3 copies into a shard
 // unchanged, in both word widths, across the writer's buffer boundaries, and damage is reported.
 
+@testable import CorpusBuild
 import Foundation
+@testable import PretrainingData
+@testable import ShardFormat
+import Storage
 import XCTest
-@testable import Corpus
 
 final class SpillTests: XCTestCase {
     /// Random valid instances with ids below `vocabularySize`, lengths up to T, predictions up to P.
@@ -26,7 +29,7 @@ final class SpillTests: XCTestCase {
         let width = SpillRecordWidth(vocabularySize: vocabularySize, maxSeqLength: T)
         XCTAssertEqual(width, expected)
         let written = instances(6000, vocabularySize: vocabularySize, maxSeqLength: T, maxPredictions: P)
-        let file = try BufferedFileWriter(path: dir + "/records.bin")
+        let file = try BufferedOutput(creating: dir + "/records.bin")
         var offsets: [Int] = []
         for instance in written {
             offsets.append(file.bytesWritten)
@@ -71,8 +74,8 @@ final class SpillTests: XCTestCase {
     func testLongArraysGoStraightThroughTheWriter() throws {
         let dir = try makeTemporaryFolder(self)
         let big = (0..<700_000).map { Int32($0 % 60_000) }   // 2.8 MB wide, 1.4 MB narrow: both over the 1 MiB buffer
-        let file = try BufferedFileWriter(path: dir + "/x.bin")
-        try file.append(Int32(7))
+        let file = try BufferedOutput(creating: dir + "/x.bin")
+        try file.append(littleEndian: Int32(7))
         try file.append(big)
         try file.appendNarrow(big)
         try file.close()

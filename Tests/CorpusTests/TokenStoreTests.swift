@@ -2,9 +2,10 @@
 // both of its read paths (a whole block; windows of sentences in a long document, including
 // sentences longer than a window's budget), against the same documents held in arrays.
 
+@testable import CorpusBuild
 import Foundation
+@testable import PretrainingData
 import XCTest
-@testable import Corpus
 
 final class TokenStoreTests: XCTestCase {
     /// Documents of every shape the reader distinguishes, dealt over two stores as ranks deal them.

@@ -6,11 +6,11 @@
 // per reader (default 60: a few seconds in all); jobs/tests/fuzz.sh runs many more and prints the counts.
 
 import CZlib
+@testable import CorpusBuild
 import Foundation
 import Logging
 import XCTest
 @testable import BERT
-@testable import Corpus
 import Storage
 @testable import Tokenization
 

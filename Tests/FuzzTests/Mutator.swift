@@ -9,8 +9,9 @@
 
 import Foundation
 @testable import BERT
+import Randomness
 
-/// The project's SplitMix64 (BERT/Checkpoint.swift) with the helpers the mutations draw through:
+/// The project's SplitMix64 (Randomness) with the helpers the mutations draw through:
 /// tiny, seedable, the same on every machine.
 struct FuzzRandom: RandomNumberGenerator {
     private var mixer: SplitMix64

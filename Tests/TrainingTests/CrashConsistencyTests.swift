@@ -3,6 +3,7 @@
 // weights and optimizer state of the uninterrupted run, byte for byte; half-written checkpoints are removed.
 
 import Foundation
+import Randomness
 import XCTest
 @testable import Training
 
@@ -23,7 +24,7 @@ final class CrashConsistencyTests: XCTestCase {
         let r = try MPI.run(ranks: 2, arguments(full), log: full + "-log")
         XCTAssertEqual(r.status, 0, r.stderr)
 
-        var rng = SeededGenerator(seed: 20261204)
+        var rng = SplitMix64(seed: 20261204)
         // The start-up kills come early, while most of the run is left: a delay cannot outrun the plan.
         let plan: [KillPoint] = [
             .checkpointWrite,

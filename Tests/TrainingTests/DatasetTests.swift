@@ -1,5 +1,8 @@
-import Corpus
+import CorpusBuild
 import Foundation
+import PretrainingData
+import Randomness
+import ShardFormat
 import XCTest
 @testable import Training
 
@@ -13,7 +16,7 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(dataset.maxSeqLength, TinyCorpus.maxSeqLength)
         XCTAssertEqual(dataset.maxPredictions, TinyCorpus.maxPredictions)
         // TinyCorpus draws the training shards' instances first, in order, from one generator.
-        var rng = SeededGenerator(seed: 9)
+        var rng = SplitMix64(seed: 9)
         for i in 0..<8 {
             XCTAssertEqual(try dataset.instance(i), TinyCorpus.randomInstance(rng: &rng), "instance \(i)")
         }
@@ -26,7 +29,7 @@ final class DatasetTests: XCTestCase {
         let bounded = try PretrainingDataset(paths: paths, maxPositions: 64, vocabSHA256: nil, maxOpenShards: 2)
         let unbounded = try PretrainingDataset(paths: paths, maxPositions: 64, vocabSHA256: nil, maxOpenShards: 100)
         XCTAssertEqual(bounded.count, 15)
-        var rng = SeededGenerator(seed: 12)
+        var rng = SplitMix64(seed: 12)
         for _ in 0..<60 {
             let i = Int.random(in: 0..<15, using: &rng)
             XCTAssertEqual(try bounded.instance(i), try unbounded.instance(i), "instance \(i)")
@@ -55,7 +58,7 @@ final class DatasetTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("max_seq_length 32 exceeds the model's max_position_embeddings 16"), "\($0)")
         }
         // A shard with another T, and one built with another vocabulary.
-        var rng = SeededGenerator(seed: 5)
+        var rng = SplitMix64(seed: 5)
         let other = corpus.data + "/other-training.hdf5"
         let w = try ShardWriter(path: other, maxSeqLength: 48, maxPredictions: TinyCorpus.maxPredictions, attributes: [:])
         try w.append(TinyCorpus.randomInstance(rng: &rng))
@@ -78,7 +81,7 @@ final class DatasetTests: XCTestCase {
         let tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + (5..<100).map { "w\($0)" }
         let masking = DynamicMasking(maxPredictions: 5, vocabulary: MaskingVocabulary(tokens: tokens, clsId: 2, sepId: 3, maskId: 4),
                                      seed: 77)
-        var rng = SeededGenerator(seed: 3)
+        var rng = SplitMix64(seed: 3)
         var masked = 0, kept = 0, replaced = 0, differentAcrossEpochs = 0
         let n = 3000
         for index in 0..<n {

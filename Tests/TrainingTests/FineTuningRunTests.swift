@@ -4,6 +4,7 @@
 // from a pretraining checkpoint, and bad inputs ending the job with a message naming the file.
 
 import Foundation
+import Randomness
 import XCTest
 
 final class FineTuningRunTests: XCTestCase {
@@ -14,7 +15,7 @@ final class FineTuningRunTests: XCTestCase {
 
         init(regression: Bool, count: Int = 64) throws {
             corpus = try TinyCorpus(trainingShards: [32], testShards: [8])
-            var rng = SeededGenerator(seed: regression ? 7 : 3)
+            var rng = SplitMix64(seed: regression ? 7 : 3)
             func text(_ label: Int) -> String {
                 let n = 3 + Int(rng.next() % 9)
                 return (0..<n).map { _ in "w\(label == 1 ? 5 + Int(rng.next() % 40) : 50 + Int(rng.next() % 40))" }.joined(separator: " ")

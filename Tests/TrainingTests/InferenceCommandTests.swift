@@ -2,6 +2,7 @@
 // byte, in input order; .npy output holds the JSON output's numbers; errors end the job naming the line.
 
 import Foundation
+import Randomness
 import XCTest
 
 final class InferenceCommandTests: XCTestCase {
@@ -21,7 +22,7 @@ final class InferenceCommandTests: XCTestCase {
     func writeInputs(count: Int, mask: Bool = false, pairs: Bool = false) throws -> String {
         let vocab = try String(contentsOfFile: Self.pretraining + "/vocab.txt", encoding: .utf8).split(separator: "\n")
         let words = vocab.filter { !$0.hasPrefix("[") && !$0.hasPrefix("##") && $0.count > 1 }.map(String.init)
-        var rng = SeededGenerator(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var lines: [String] = []
         for i in 0..<count {
             let n = [2, 5, 9, 30, 80][i % 5] + Int(rng.next() % 4)

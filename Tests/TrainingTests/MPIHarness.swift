@@ -1,8 +1,10 @@
 // Helpers for the multi-rank tests: a tiny corpus of random shards, a tiny model config, and
 // `mpirun` of the built `bert-pretrain` executable with a time limit (a hang is a failure).
 
-import Corpus
+import CorpusBuild
 import Foundation
+import PretrainingData
+import Randomness
 import Storage
 import XCTest
 
@@ -29,7 +31,7 @@ final class TinyCorpus {
          "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1}
         """
         try config.write(toFile: self.config, atomically: true, encoding: .utf8)
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         for (i, n) in trainingShards.enumerated() {
             try write(path: data + String(format: "/part-%05d-training.hdf5", i), count: n, rng: &rng, bad: badShard == i)
         }
@@ -40,7 +42,7 @@ final class TinyCorpus {
 
     deinit { try? FileManager.default.removeItem(atPath: root) }
 
-    private func write(path: String, count: Int, rng: inout SeededGenerator, bad: Bool) throws {
+    private func write(path: String, count: Int, rng: inout SplitMix64, bad: Bool) throws {
         let writer = try ShardWriter(path: path, maxSeqLength: TinyCorpus.maxSeqLength,
                                      maxPredictions: TinyCorpus.maxPredictions, attributes: [:])
         for k in 0..<count {
@@ -52,7 +54,7 @@ final class TinyCorpus {
     }
 
     /// [CLS] A [SEP] B [SEP] with random words, about 15% of them masked (80% [MASK], else kept).
-    static func randomInstance(rng: inout SeededGenerator) -> PretrainingInstance {
+    static func randomInstance(rng: inout SplitMix64) -> PretrainingInstance {
         let length = Int.random(in: 8...maxSeqLength, using: &rng)
         let lengthA = Int.random(in: 1...(length - 4), using: &rng)
         var ids: [Int32] = [2], segments: [Int32] = [0]
@@ -66,19 +68,6 @@ final class TinyCorpus {
         for p in positions where Double.random(in: 0..<1, using: &rng) < 0.8 { input[p] = 4 }
         return PretrainingInstance(inputIds: input, segmentIds: segments, maskedPositions: positions.map { Int32($0) },
                                    maskedIds: positions.map { ids[$0] }, nextSentenceLabel: Int32.random(in: 0...1, using: &rng))
-    }
-}
-
-/// SplitMix64, for reproducible test data.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -1,5 +1,5 @@
-import Corpus
 import Foundation
+import ShardFormat
 #if canImport(FoundationXML)
 import FoundationXML
 #endif

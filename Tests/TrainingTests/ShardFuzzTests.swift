@@ -17,8 +17,10 @@
 // 120 cases, case 31 (128 bytes zeroed at the end of the file, in the global heap) hangs all three readers.
 
 import CHDF5
-@testable import Corpus
+@testable import CorpusBuild
 import Foundation
+import Randomness
+@testable import ShardFormat
 import Storage
 import XCTest
 
@@ -36,7 +38,7 @@ struct ShardMutation: CustomStringConvertible {
 
     /// Case `index` of the stream seeded by `seed`, for a file of `size` bytes.
     init(seed: UInt64, index: Int, size: Int) {
-        var rng = SeededGenerator(seed: seed &+ UInt64(index) &* 0x9E37_79B9)
+        var rng = SplitMix64(seed: seed &+ UInt64(index) &* 0x9E37_79B9)
         kind = Kind.allCases[index % Kind.allCases.count]
         // The superblock, object headers and B-tree nodes sit in the first few KiB; chunks follow.
         let header = min(size, 2048)
@@ -156,7 +158,7 @@ final class ShardFuzzTests: XCTestCase {
         let folder = corpus.data
         let shard = folder + "/part-00000-training.hdf5"
         // The valid shard, with string attributes as our builds write them.
-        var rng = SeededGenerator(seed: 31)
+        var rng = SplitMix64(seed: 31)
         let metadata = ShardMetadata(vocabSize: TinyCorpus.vocabSize, vocabSHA256: try SHA256.hex(ofFile: corpus.vocab),
                                      maxSeqLength: TinyCorpus.maxSeqLength, maxPredictionsPerSeq: TinyCorpus.maxPredictions,
                                      toolVersion: "bert-corpus fuzz", sourceFiles: ["a.txt", "b.txt"])

@@ -3,8 +3,9 @@
 // as a folder or files, and evaluate refusing what inspect rejects.
 
 import CHDF5
-@testable import Corpus
+@testable import CorpusBuild
 import Foundation
+@testable import ShardFormat
 import XCTest
 
 /// Writes manifest.json for the shards of `folder` as `bert-corpus build` does (sizes, sha256sum's digests).

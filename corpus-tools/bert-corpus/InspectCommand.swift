@@ -1,9 +1,9 @@
 // bert-corpus inspect: validate shards (any tool's, NVIDIA layout), show decoded instances, print
-// statistics. Exit status 1 when any shard breaks a rule (rules: Sources/Corpus/InspectRules.swift).
+// statistics. Exit status 1 when any shard breaks a rule (rules: Sources/ShardFormat/InspectRules.swift).
 
 import ArgumentParser
-import Corpus
 import Foundation
+import ShardFormat
 import Tokenization
 
 struct InspectCommand: ParsableCommand {
@@ -52,13 +52,13 @@ struct InspectCommand: ParsableCommand {
             let inspection = ShardInspector.inspect(path: path, vocabulary: vocabulary, show: show)
             total.merge(inspection.statistics)
             inspections.append(inspection)
-            if !json { printText(inspection) }
+            if !json { print(inspection.report) }
         }
         if json {
-            printJSON(inspections, total)
+            print(try InspectReport(inspections, total: total).json())
         } else {
             print("statistics over \(paths.count) shard\(paths.count == 1 ? "" : "s") (valid instances only)")
-            print(Self.describe(total))
+            print(total.report)
         }
         let invalid = inspections.filter { !$0.isValid }
         for inspection in invalid {
@@ -72,100 +72,5 @@ struct InspectCommand: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(invalid.count) of \(paths.count) shards are invalid\n".utf8))
             throw ExitCode(1)
         }
-    }
-
-    private func printText(_ s: ShardInspection) {
-        let status = s.isValid ? "valid"
-            : s.invalidInstances == 0 ? "INVALID"
-            : "INVALID (\(s.invalidInstances) instance\(s.invalidInstances == 1 ? " breaks" : "s break") a rule)"
-        print("\(s.path): \(status), \(s.count) instances, max_seq_length \(s.maxSeqLength), max_predictions_per_seq \(s.maxPredictions)")
-        for key in s.attributes.keys.sorted() {
-            var value = s.attributes[key]!.description
-            if value.count > 200 { value = String(value.prefix(200)) + "…" }
-            print("  \(key): \(value)")
-        }
-        if s.inferredSpecialIds && s.count > 0 {
-            print("  (no --vocab: [CLS]/[SEP] ids taken from the first instance, ids shown as numbers)")
-        }
-        for text in s.shown { print("  " + text.replacingOccurrences(of: "\n", with: "\n  ")) }
-    }
-
-    static func describe(_ t: ShardStatistics) -> String {
-        var lines = [
-            "  instances             \(t.instances)",
-            "  tokens                \(t.tokens) (mean length \(String(format: "%.1f", t.meanLength)))",
-            "  at max length         \(t.atMaxLengthShare)",
-            "  short (≤ T/2)         \(t.shortShare)",
-            "  mask rate             \(t.maskRate)  (predictions / tokens other than [CLS] [SEP])",
-            "  NSP B random          \(t.randomNextSentenceShare)",
-        ]
-        if let mask = t.maskTokenShare, let random = t.randomTokenShare, let unchanged = t.unchangedShare, let unk = t.unknownRate {
-            lines += [
-                "  masked as [MASK]      \(mask)",
-                "  masked as random      \(random)",
-                "  masked unchanged      \(unchanged)",
-                "  [UNK] rate            \(unk)",
-            ]
-        }
-        lines.append("  length histogram")
-        let histogram = t.lengthHistogram()
-        let most = max(1, histogram.map(\.count).max() ?? 1)
-        for bucket in histogram {
-            let bar = String(repeating: "#", count: (bucket.count * 40 + most - 1) / most)
-            lines.append(String(format: "    %4d–%-4d %10d  ", bucket.from, bucket.to, bucket.count) + bar)
-        }
-        return lines.joined(separator: "\n")
-    }
-
-    private func printJSON(_ inspections: [ShardInspection], _ total: ShardStatistics) {
-        func attributeJSON(_ a: ShardAttribute) -> Any {
-            switch a {
-            case .int(let v): return v
-            case .double(let v): return v
-            case .string(let v): return v
-            case .strings(let v): return v
-            }
-        }
-        let shardObjects: [[String: Any]] = inspections.map { s in
-            [
-                "path": s.path,
-                "valid": s.isValid,
-                "instances": s.count,
-                "max_seq_length": s.maxSeqLength,
-                "max_predictions_per_seq": s.maxPredictions,
-                "attributes": s.attributes.mapValues(attributeJSON),
-                "violations": s.firstViolations.map { v -> [String: Any] in
-                    ["rule": v.rule.rawValue, "instance": v.instance as Any? ?? NSNull(), "detail": v.detail,
-                     "instances_breaking_rule": s.violationCounts[v.rule] ?? 1]
-                },
-                "shown": s.shown,
-                "statistics": Self.statisticsJSON(s.statistics),
-            ]
-        }
-        let object: [String: Any] = [
-            "valid": inspections.allSatisfy(\.isValid),
-            "shards": shardObjects,
-            "statistics": Self.statisticsJSON(total),
-        ]
-        let data = try! JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        print(String(decoding: data, as: UTF8.self))
-    }
-
-    static func statisticsJSON(_ t: ShardStatistics) -> [String: Any] {
-        var object: [String: Any] = [
-            "instances": t.instances,
-            "tokens": t.tokens,
-            "mean_length": t.meanLength,
-            "length_counts": t.lengthCounts,
-            "at_max_length": t.atMaxLengthShare.json,
-            "short": t.shortShare.json,
-            "mask_rate": t.maskRate.json,
-            "nsp_random": t.randomNextSentenceShare.json,
-        ]
-        object["masked_as_mask"] = t.maskTokenShare?.json ?? NSNull()
-        object["masked_as_random"] = t.randomTokenShare?.json ?? NSNull()
-        object["masked_unchanged"] = t.unchangedShare?.json ?? NSNull()
-        object["unk_rate"] = t.unknownRate?.json ?? NSNull()
-        return object
     }
 }

@@ -23,18 +23,18 @@ public struct HDF5Error: Error, CustomStringConvertible {
 }
 
 /// Where an HDF5 call happens, for error messages.
-struct HDF5Context {
-    let path: String
-    let object: String?
+package struct HDF5Context {
+    package let path: String
+    package let object: String?
 
     /// Throws unless `status` (herr_t or hid_t) is non-negative.
     @discardableResult
-    func check<T: BinaryInteger>(_ status: T, _ call: String) throws -> T {
+    package func check<T: BinaryInteger>(_ status: T, _ call: String) throws -> T {
         guard status >= 0 else { throw failure(call) }
         return status
     }
 
-    func failure(_ call: String) -> HDF5Error {
+    package func failure(_ call: String) -> HDF5Error {
         var text = [CChar](repeating: 0, count: 1024)
         chdf5_last_error_message(&text)
         var detail = String(cString: text)
@@ -51,20 +51,20 @@ struct HDF5Context {
 }
 
 /// Owns one HDF5 identifier and closes it with the matching H5?close.
-final class HDF5Handle {
-    enum Kind { case file, dataset, dataspace, datatype, attribute, propertyList }
-    let id: hid_t
-    let kind: Kind
+package final class HDF5Handle {
+    package enum Kind { case file, dataset, dataspace, datatype, attribute, propertyList }
+    package let id: hid_t
+    package let kind: Kind
     private var isOpen = true
 
-    init(_ id: hid_t, _ kind: Kind) {
+    package init(_ id: hid_t, _ kind: Kind) {
         self.id = id
         self.kind = kind
     }
 
     /// Closes now; returns the status (negative on failure) so writers can report it.
     @discardableResult
-    func close() -> herr_t {
+    package func close() -> herr_t {
         guard isOpen else { return 0 }
         isOpen = false
         switch kind {
@@ -81,9 +81,9 @@ final class HDF5Handle {
 }
 
 /// How a dataset's integers are stored in the file.
-struct HDF5IntegerType {
-    let bytes: Int
-    let isSigned: Bool
+package struct HDF5IntegerType {
+    package let bytes: Int
+    package let isSigned: Bool
 }
 
 /// An attribute value as shards use them (others found in a file are skipped when reading).
@@ -103,10 +103,10 @@ public enum ShardAttribute: Equatable, CustomStringConvertible {
     }
 }
 
-final class HDF5File {
-    let path: String
-    let handle: HDF5Handle
-    var id: hid_t { handle.id }
+package final class HDF5File {
+    package let path: String
+    package let handle: HDF5Handle
+    package var id: hid_t { handle.id }
 
     private init(path: String, handle: HDF5Handle) {
         self.path = path
@@ -117,7 +117,7 @@ final class HDF5File {
 
     /// Creates (truncating) a file with reproducible bytes: no object time stamps, HDF5 1.8 format
     /// (readable by every HDF5 since 2008, h5py included; allows attributes larger than 64 KiB).
-    static func create(path: String) throws -> HDF5File {
+    package static func create(path: String) throws -> HDF5File {
         _ = silenced
         let context = HDF5Context(path: path, object: nil)
         let fcpl = HDF5Handle(try context.check(H5Pcreate(chdf5_p_file_create()), "H5Pcreate(file create)"), .propertyList)
@@ -128,7 +128,7 @@ final class HDF5File {
         return HDF5File(path: path, handle: HDF5Handle(id, .file))
     }
 
-    static func openReadOnly(path: String) throws -> HDF5File {
+    package static func openReadOnly(path: String) throws -> HDF5File {
         _ = silenced
         let context = HDF5Context(path: path, object: nil)
         guard FileManager.default.fileExists(atPath: path) else {
@@ -140,20 +140,20 @@ final class HDF5File {
     }
 
     /// Flushes and closes; throws if HDF5 cannot write what it buffered.
-    func close() throws {
+    package func close() throws {
         let context = HDF5Context(path: path, object: nil)
         try context.check(H5Fflush(id, H5F_SCOPE_LOCAL), "H5Fflush")
         try context.check(handle.close(), "H5Fclose")
     }
 
-    func hasObject(_ name: String) -> Bool {
+    package func hasObject(_ name: String) -> Bool {
         H5Lexists(id, name, chdf5_p_default()) > 0
     }
 
     /// Creates an integer dataset of `dims` (first dimension extendable), chunked by `chunk`,
     /// optionally byte-shuffled, gzip level `deflateLevel`, no time stamps, 0 as fill value.
     /// `fileType` is the on-disk type (e.g. little-endian int32).
-    func createDataset(_ name: String, fileType: hid_t, dims: [Int], chunk: [Int], shuffle: Bool = false,
+    package func createDataset(_ name: String, fileType: hid_t, dims: [Int], chunk: [Int], shuffle: Bool = false,
                        deflateLevel: UInt32) throws -> HDF5Dataset {
         let context = HDF5Context(path: path, object: name)
         precondition(dims.count == chunk.count && !dims.isEmpty)
@@ -176,7 +176,7 @@ final class HDF5File {
         return HDF5Dataset(file: self, name: name, handle: HDF5Handle(id, .dataset))
     }
 
-    func openDataset(_ name: String) throws -> HDF5Dataset {
+    package func openDataset(_ name: String) throws -> HDF5Dataset {
         guard hasObject(name) else { throw HDF5Error(path: path, object: name, reason: "missing dataset") }
         let context = HDF5Context(path: path, object: name)
         let id = try context.check(H5Dopen2(self.id, name, chdf5_p_default()), "H5Dopen2")
@@ -189,7 +189,7 @@ final class HDF5File {
 
     // MARK: Root attributes
 
-    func writeAttribute(_ name: String, _ value: ShardAttribute) throws {
+    package func writeAttribute(_ name: String, _ value: ShardAttribute) throws {
         let context = HDF5Context(path: path, object: "attribute \(name)")
         switch value {
         case .int(var v):
@@ -234,10 +234,10 @@ final class HDF5File {
     }
 
     /// Largest string attribute read (64 MiB; ours are a few KiB, source_files of a huge corpus a few MiB).
-    static let maxAttributeBytes = 64 << 20
+    package static let maxAttributeBytes = 64 << 20
 
     /// Names of the root group's attributes, in name order.
-    func attributeNames() throws -> [String] {
+    package func attributeNames() throws -> [String] {
         let context = HDF5Context(path: path, object: "root attributes")
         final class Names { var list: [String] = [] }
         let names = Names()
@@ -254,7 +254,7 @@ final class HDF5File {
     }
 
     /// Reads a root attribute if it is an integer, float or string (scalar, or a 1-D string array); nil otherwise.
-    func readAttribute(_ name: String) throws -> ShardAttribute? {
+    package func readAttribute(_ name: String) throws -> ShardAttribute? {
         let context = HDF5Context(path: path, object: "attribute \(name)")
         let attr = HDF5Handle(try context.check(H5Aopen(id, name, chdf5_p_default()), "H5Aopen"), .attribute)
         let type = HDF5Handle(try context.check(H5Aget_type(attr.id), "H5Aget_type"), .datatype)
@@ -307,21 +307,21 @@ final class HDF5File {
 }
 
 /// One dataset of integers, read and written by ranges of rows (the first dimension).
-final class HDF5Dataset {
-    let file: HDF5File
-    let name: String
-    let handle: HDF5Handle
-    var id: hid_t { handle.id }
+package final class HDF5Dataset {
+    package let file: HDF5File
+    package let name: String
+    package let handle: HDF5Handle
+    package var id: hid_t { handle.id }
     private var context: HDF5Context { HDF5Context(path: file.path, object: name) }
 
-    init(file: HDF5File, name: String, handle: HDF5Handle) {
+    package init(file: HDF5File, name: String, handle: HDF5Handle) {
         self.file = file
         self.name = name
         self.handle = handle
     }
 
     /// Current dimensions.
-    func shape() throws -> [Int] {
+    package func shape() throws -> [Int] {
         let space = HDF5Handle(try context.check(H5Dget_space(id), "H5Dget_space"), .dataspace)
         let rank = Int(try context.check(H5Sget_simple_extent_ndims(space.id), "H5Sget_simple_extent_ndims"))
         var dims = [hsize_t](repeating: 0, count: max(rank, 1))
@@ -330,14 +330,14 @@ final class HDF5Dataset {
     }
 
     /// The stored integer type, or nil if the dataset does not hold integers.
-    func integerType() throws -> HDF5IntegerType? {
+    package func integerType() throws -> HDF5IntegerType? {
         let type = HDF5Handle(try context.check(H5Dget_type(id), "H5Dget_type"), .datatype)
         guard H5Tget_class(type.id) == H5T_INTEGER else { return nil }
         return HDF5IntegerType(bytes: H5Tget_size(type.id), isSigned: H5Tget_sign(type.id) == H5T_SGN_2)
     }
 
     /// Chunk dimensions, or nil for a contiguous or compact dataset.
-    func chunkShape() throws -> [Int]? {
+    package func chunkShape() throws -> [Int]? {
         let dcpl = HDF5Handle(try context.check(H5Dget_create_plist(id), "H5Dget_create_plist"), .propertyList)
         guard H5Pget_layout(dcpl.id) == H5D_CHUNKED else { return nil }
         var dims = [hsize_t](repeating: 0, count: 8)
@@ -345,13 +345,13 @@ final class HDF5Dataset {
         return dims.prefix(rank).map { Int($0) }
     }
 
-    func setRows(_ rows: Int, rowWidth: Int?) throws {
+    package func setRows(_ rows: Int, rowWidth: Int?) throws {
         var dims: [hsize_t] = rowWidth.map { [hsize_t(rows), hsize_t($0)] } ?? [hsize_t(rows)]
         try context.check(H5Dset_extent(id, &dims), "H5Dset_extent")
     }
 
     /// Writes `values` (row-major, `rows.count` rows of `rowWidth`, nil for rank 1) at rows `rows`.
-    func write<T>(rows: Range<Int>, rowWidth: Int?, memoryType: hid_t, _ values: UnsafeBufferPointer<T>) throws {
+    package func write<T>(rows: Range<Int>, rowWidth: Int?, memoryType: hid_t, _ values: UnsafeBufferPointer<T>) throws {
         assert(values.count == rows.count * (rowWidth ?? 1))
         guard !rows.isEmpty else { return }
         try transfer(rows: rows, rowWidth: rowWidth) { memSpace, fileSpace in
@@ -362,14 +362,14 @@ final class HDF5Dataset {
     /// Stores one chunk's bytes as they go to disk, already through the dataset's filters (the
     /// pipeline is bypassed): `origin` is the chunk's first element (a multiple of the chunk shape,
     /// inside the current extent); bit i of `skippedFilters` marks filter i as not applied.
-    func writeChunk(origin: [Int], skippedFilters: UInt32, _ bytes: UnsafeRawBufferPointer) throws {
+    package func writeChunk(origin: [Int], skippedFilters: UInt32, _ bytes: UnsafeRawBufferPointer) throws {
         var offset = origin.map { hsize_t($0) }
         try context.check(H5Dwrite_chunk(id, chdf5_p_default(), skippedFilters, &offset, bytes.count, bytes.baseAddress),
                           "H5Dwrite_chunk")
     }
 
     /// Reads rows `rows` into `values` (row-major), converting to `memoryType`.
-    func read<T>(rows: Range<Int>, rowWidth: Int?, memoryType: hid_t, into values: UnsafeMutableBufferPointer<T>) throws {
+    package func read<T>(rows: Range<Int>, rowWidth: Int?, memoryType: hid_t, into values: UnsafeMutableBufferPointer<T>) throws {
         assert(values.count >= rows.count * (rowWidth ?? 1))
         guard !rows.isEmpty else { return }
         try transfer(rows: rows, rowWidth: rowWidth) { memSpace, fileSpace in
@@ -386,7 +386,7 @@ final class HDF5Dataset {
         try body(memSpace.id, fileSpace.id)
     }
 
-    func close() throws {
+    package func close() throws {
         try context.check(handle.close(), "H5Dclose")
     }
 }

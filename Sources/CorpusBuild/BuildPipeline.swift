@@ -28,6 +28,8 @@
 import Distributed
 import Foundation
 import Logging
+import PretrainingData
+import ShardFormat
 import Storage
 #if canImport(Glibc)
 import Glibc
@@ -42,6 +44,8 @@ public final class CorpusBuilder {
     /// are named only once every rank has finished, so a failed build leaves no shard that looks
     /// like part of a complete set.
     var pendingShards: [(String, String)] = []
+    /// Size and SHA-256 of every shard, by file name, once they are named (for the manifest).
+    var shardFingerprints: [String: ShardFingerprint] = [:]
     var workDirectory: String { (options.outputDirectory as NSString).appendingPathComponent(".bert-corpus-work") }
 
     public init(options: BuildOptions, vocabulary: BuildVocabulary, communicator: Communicator, logger: Logger) {
@@ -51,8 +55,31 @@ public final class CorpusBuilder {
         self.logger = logger
     }
 
-    /// Runs the whole build; `encode` appends the token ids of one sentence's UTF-8 bytes
-    /// (no [CLS]/[SEP]) to its array.
+    /// Runs the whole build over `options.inputFiles`, read as `options.format` says: Google's format
+    /// (and `auto` with `--reference-rng`, as the script reads) straight from bytes, each rank its own
+    /// byte range where the files allow it; any other through `DocumentReader`. `encode` appends the
+    /// token ids of one sentence's UTF-8 bytes (no [CLS]/[SEP]) to its array.
+    public func run(encode: (UnsafeBufferPointer<UInt8>, inout [Int32]) -> Void) throws -> BuildSummary {
+        let files = options.inputFiles
+        if options.format == .google || (options.referenceRNG && options.format == .auto) {
+            // In reference mode a document may continue into the next file, as in the script.
+            if !options.referenceRNG && comm.size > 1 && SentencePerLineRangeDocuments.applies(to: files) {
+                let stream = try SentencePerLineRangeDocuments(files: files, rank: comm.rank, ranks: comm.size, logger: logger)
+                return try run(documents: stream, encode: encode)
+            }
+            let stream = SentencePerLineDocuments(files: files, fileEndsDocument: !options.referenceRNG, logger: logger)
+            return try run(documents: stream, encode: encode)
+        }
+        let reader = try DocumentReader(
+            paths: files,
+            options: DocumentReaderOptions(format: options.format.inputFormat, documentSeparator: options.documentSeparator,
+                                           jsonField: options.jsonField),
+            logger: logger)
+        return try run(documents: ReaderDocuments(reader: reader), encode: encode)
+    }
+
+    /// Runs the whole build over `documents`: pass 1, passes 2 and 3, then the shards are named and
+    /// the manifest written.
     public func run<S: DocumentStream>(documents: S, encode: (UnsafeBufferPointer<UInt8>, inout [Int32]) -> Void) throws -> BuildSummary {
         let start = Date()
         guard 1.littleEndian == 1 else { throw BuildError("the token store and spill files assume a little-endian host") }
@@ -61,10 +88,37 @@ public final class CorpusBuilder {
         }
         try prepareOutput()
         var summary = BuildSummary()
-        let inputBytes = options.inputFiles.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
+        let pass1 = try tokenize(documents, encode: encode, summary: &summary)
+        logger.info("pass 1: tokenized \(summary.tokens) tokens in \(String(format: "%.2f", Date().timeIntervalSince(start))) s, peak resident \(Self.peakResidentMB()) MB")
 
-        // Pass 1: tokenize this rank's documents into its store: those of its byte range (a range
-        // stream), else documents g ≡ rank (mod N), skipping the others undecoded.
+        let stores = try (0..<comm.size).map { try TokenStore(directory: workDirectory, rank: $0) }
+        let locations = try documentLocations(stores, rawDocuments: pass1.rawDocuments, ownOnly: pass1.ownOnly, summary: &summary)
+        try checkDocumentStructure(summary)
+        if options.referenceRNG {
+            summary.trainingDocuments = locations.count
+            summary.trainingInstances = try buildReference(StoredDocuments(stores: stores, locations: locations))
+        } else {
+            let splits = try holdOut(locations, stores: stores, summary: &summary)
+            let perShard = try spillInstances(splits: splits)
+            let counts = try writeShards(perShard: perShard)
+            summary.trainingInstances = counts.training
+            summary.testInstances = counts.test
+        }
+        guard summary.instances > 0 else {
+            throw BuildError("the corpus is too small for one instance (\(summary.documents) documents, \(summary.tokens) tokens)")
+        }
+        summary.seconds = try nameShards(start: start)
+        logger.info("passes 2 and 3: instances and shards done at \(String(format: "%.2f", summary.seconds)) s, peak resident \(Self.peakResidentMB()) MB")
+        try finish(summary)
+        return summary
+    }
+
+    /// Pass 1: tokenizes this rank's documents into its store: those of its byte range (a range
+    /// stream), else documents g ≡ rank (mod N), skipping the others undecoded. Fills the summary's
+    /// sentence, token and input byte counts; returns the documents read (this rank's range only, or all).
+    func tokenize<S: DocumentStream>(_ documents: S, encode: (UnsafeBufferPointer<UInt8>, inout [Int32]) -> Void,
+                                     summary: inout BuildSummary) throws -> (rawDocuments: Int, ownOnly: Bool) {
+        let inputBytes = options.inputFiles.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
         var stream = documents
         let ownOnly = stream.ownBytes != nil
         let writer = try TokenStoreWriter(directory: workDirectory, rank: comm.rank)
@@ -100,10 +154,14 @@ public final class CorpusBuilder {
         summary.tokens = try comm.allReduce(tokensMine)
         summary.largestDocumentTokens = try comm.allReduce(largestDocumentMine, op: .max)
         try comm.barrier()
-        logger.info("pass 1: tokenized \(summary.tokens) tokens in \(String(format: "%.2f", Date().timeIntervalSince(start))) s, peak resident \(Self.peakResidentMB()) MB")
+        return (rawDocuments, ownOnly)
+    }
 
-        // Pass 2: every store, every document by index.
-        let stores = try (0..<comm.size).map { try TokenStore(directory: workDirectory, rank: $0) }
+    /// Every store, every document by index: the non-empty documents in input order (their dense
+    /// index d is what pass 2 keys by). Fills the summary's document counts.
+    func documentLocations(_ stores: [TokenStore], rawDocuments: Int, ownOnly: Bool,
+                           summary: inout BuildSummary) throws -> [UInt64] {
+        var rawDocuments = rawDocuments
         var locations: [UInt64] = []
         if ownOnly {
             // Store r holds the documents of range r, in order: the corpus is the stores in rank order.
@@ -128,46 +186,42 @@ public final class CorpusBuilder {
         guard !locations.isEmpty else {
             throw BuildError("no document with any token in \(options.inputFiles.joined(separator: ", ")) (\(rawDocuments) empty documents): is the input empty or the --format wrong?")
         }
-        try checkDocumentStructure(summary)
+        return locations
+    }
 
-        if options.referenceRNG {
-            summary.trainingDocuments = locations.count
-            summary.trainingInstances = try buildReference(StoredDocuments(stores: stores, locations: locations))
-        } else {
-            // Hold-out: document d goes to test when hash(seed, d) / 2^64 < F.
-            let seed = UInt64(bitPattern: Int64(options.randomSeed))
-            var training: [UInt64] = [], test: [UInt64] = []
-            for (d, l) in locations.enumerated() {
-                let u = Double(SeededRandom.hash(seed, Stream.holdout, UInt64(d)) >> 11) / 9_007_199_254_740_992.0
-                if u < options.holdoutFraction { test.append(l) } else { training.append(l) }
-            }
-            if options.holdoutFraction > 0 && (training.isEmpty || test.isEmpty) {
-                throw BuildError("--holdout-fraction \(options.holdoutFraction) leaves \(training.count) training and \(test.count) test documents of \(locations.count): both need at least one")
-            }
-            summary.trainingDocuments = training.count
-            summary.testDocuments = test.count
-            let splits = [StoredDocuments(stores: stores, locations: training), StoredDocuments(stores: stores, locations: test)]
-            let counts = try buildDefault(splits: splits)
-            summary.trainingInstances = counts.training
-            summary.testInstances = counts.test
+    /// The training and test splits: document d goes to test when hash(seed, d) / 2^64 < F.
+    func holdOut(_ locations: [UInt64], stores: [TokenStore], summary: inout BuildSummary) throws -> [StoredDocuments] {
+        let seed = UInt64(bitPattern: Int64(options.randomSeed))
+        var training: [UInt64] = [], test: [UInt64] = []
+        for (d, l) in locations.enumerated() {
+            let u = Double(SeededRandom.hash(seed, Stream.holdout, UInt64(d)) >> 11) / 9_007_199_254_740_992.0
+            if u < options.holdoutFraction { test.append(l) } else { training.append(l) }
         }
-        guard summary.instances > 0 else {
-            throw BuildError("the corpus is too small for one instance (\(summary.documents) documents, \(summary.tokens) tokens)")
+        if options.holdoutFraction > 0 && (training.isEmpty || test.isEmpty) {
+            throw BuildError("--holdout-fraction \(options.holdoutFraction) leaves \(training.count) training and \(test.count) test documents of \(locations.count): both need at least one")
         }
-        // Every rank got here, so every shard is written: name them.
+        summary.trainingDocuments = training.count
+        summary.testDocuments = test.count
+        return [StoredDocuments(stores: stores, locations: training), StoredDocuments(stores: stores, locations: test)]
+    }
+
+    /// Every rank got here, so every shard is written: names them. Returns the seconds since `start`.
+    func nameShards(start: Date) throws -> Double {
         try comm.barrier()
-        let fingerprints = try gatherShardFingerprints()
+        shardFingerprints = try gatherShardFingerprints()
         for (temporary, path) in pendingShards { try AtomicFile.commit(temporary: temporary, to: path) }
         pendingShards = []
         try comm.barrier()
-        summary.seconds = Date().timeIntervalSince(start)
-        logger.info("passes 2 and 3: instances and shards done at \(String(format: "%.2f", summary.seconds)) s, peak resident \(Self.peakResidentMB()) MB")
-        // Each rank deletes its own work files (freeing large files takes a while: in parallel).
+        return Date().timeIntervalSince(start)
+    }
+
+    /// Each rank deletes its own work files (freeing large files takes a while: in parallel); rank 0
+    /// writes vocab.txt and manifest.json last.
+    func finish(_ summary: BuildSummary) throws {
         removeWorkFiles()
-        if comm.isRoot { try writeVocabularyAndManifest(summary, fingerprints: fingerprints) }
+        if comm.isRoot { try writeVocabularyAndManifest(summary, fingerprints: shardFingerprints) }
         try comm.barrier()
         if comm.isRoot { try? FileManager.default.removeItem(atPath: workDirectory) }
-        return summary
     }
 
     /// After a failure on this rank (before the job is ended): deletes the shards it wrote but did

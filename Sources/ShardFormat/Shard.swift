@@ -10,25 +10,11 @@
 //   masked_lm_ids         int32  [N, P]  original ids at those positions, 0-padded
 //   next_sentence_labels  int8   [N]     0 = B follows A, 1 = B is random
 //
-// This file: the in-memory forms (one instance, a block of padded rows) and the error type.
-// Writing: ShardWriter.swift; reading: ShardReader.swift; root attributes: ShardAttributes.swift.
+// This file: a block of padded rows and the error type; one instance is `PretrainingInstance`
+// (PretrainingData). Reading: ShardReader.swift; root attributes: ShardAttributes.swift; writing:
+// CorpusBuild/ShardWriter.swift.
 
-/// One pretraining instance, unpadded (lengths kept).
-public struct PretrainingInstance: Equatable {
-    public var inputIds: [Int32]            // [CLS] A [SEP] B [SEP], unpadded, length ≤ T
-    public var segmentIds: [Int32]          // same length
-    public var maskedPositions: [Int32]     // ascending, ≤ P
-    public var maskedIds: [Int32]           // original ids at those positions
-    public var nextSentenceLabel: Int32     // 0 = real continuation, 1 = random
-
-    public init(inputIds: [Int32], segmentIds: [Int32], maskedPositions: [Int32], maskedIds: [Int32], nextSentenceLabel: Int32) {
-        self.inputIds = inputIds
-        self.segmentIds = segmentIds
-        self.maskedPositions = maskedPositions
-        self.maskedIds = maskedIds
-        self.nextSentenceLabel = nextSentenceLabel
-    }
-}
+import PretrainingData
 
 /// The dataset names of the layout, in the order we write them.
 public enum ShardDataset: String, CaseIterable {

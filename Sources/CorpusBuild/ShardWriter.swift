@@ -36,6 +36,8 @@ import CDeflate
 import CHDF5
 import CZlib
 import Foundation
+import PretrainingData
+import ShardFormat
 import Storage
 #if canImport(Glibc)
 import Glibc

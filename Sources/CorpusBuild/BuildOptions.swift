@@ -1,13 +1,21 @@
 // What `bert-corpus build` is asked to do: flags (Google's names and defaults), the vocabulary as
 // the instance code needs it, the stream of input documents, and the build's error type.
 
+import Distributed
 import Foundation
+import PretrainingData
+import Tokenization
 
 /// The build's settings; defaults are google-research/bert's create_pretraining_data.py flags.
 public struct BuildOptions {
     public var inputFiles: [String]
     public var outputDirectory: String
-    public var format: String = "sentences"
+    /// How the input is read: one format for every file, or `auto` (detected per file).
+    public var format: Format = .auto
+    /// `text` format: a regular expression; a line matching it starts a new document.
+    public var documentSeparator: String? = nil
+    /// `jsonl` format: the field holding a document's text.
+    public var jsonField = "text"
     public var maxSeqLength = 128
     public var maxPredictionsPerSeq = 20
     public var maskedLMProb = 0.15
@@ -26,6 +34,16 @@ public struct BuildOptions {
     public init(inputFiles: [String], outputDirectory: String) {
         self.inputFiles = inputFiles
         self.outputDirectory = outputDirectory
+    }
+
+    /// Every setting at its default (the CLI's defaults come from here).
+    public static let defaults = BuildOptions(inputFiles: [], outputDirectory: "")
+
+    /// `--format`: an input format, or `auto`.
+    public enum Format: String, CaseIterable {
+        case auto, google, text, jsonl, wikiextractor
+        /// The one format of every file; nil for `auto`.
+        public var inputFormat: InputFormat? { InputFormat(rawValue: rawValue) }
     }
 
     /// Test shards: ⌈K·F⌉ (at least one when F > 0), none without a hold-out.
@@ -58,6 +76,13 @@ public struct BuildVocabulary {
         self.path = path
         self.sha256 = sha256
         self.masking = masking
+    }
+
+    /// `vocabulary`, read from `path`.
+    public init(path: String, vocabulary: Vocabulary) {
+        self.init(path: path, sha256: vocabulary.sha256,
+                  masking: MaskingVocabulary(tokens: vocabulary.tokens, clsId: vocabulary.clsId,
+                                             sepId: vocabulary.sepId, maskId: vocabulary.maskId))
     }
 }
 
@@ -101,4 +126,16 @@ public struct BuildSummary {
     public var testInstances: [Int] = []       // per test shard
     public var seconds = 0.0
     public var instances: Int { trainingInstances.reduce(0, +) + testInstances.reduce(0, +) }
+
+    /// One line for the log: time, documents, tokens, text rate, instances and shards.
+    public var report: String {
+        let mb = Double(inputBytes) / 1e6
+        return """
+            \(ProgressMeter.duration(seconds)): \(documents) documents (\(testDocuments) held out), \
+            \(sentences) sentences, \(tokens) tokens, \(String(format: "%.1f", mb)) MB of text \
+            (\(String(format: "%.2f", mb / max(seconds, 1e-9))) MB/s); \
+            \(trainingInstances.reduce(0, +)) training instances in \(trainingInstances.count) shards, \
+            \(testInstances.reduce(0, +)) test instances in \(testInstances.count) shards
+            """
+    }
 }

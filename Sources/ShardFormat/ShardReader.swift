@@ -6,6 +6,7 @@
 import CHDF5
 import Distributed
 import Foundation
+import PretrainingData
 
 public final class ShardReader {
     public let path: String

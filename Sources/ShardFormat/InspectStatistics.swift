@@ -137,9 +137,4 @@ public struct Proportion: Equatable, CustomStringConvertible {
         let (low, high) = interval95
         return String(format: "%.2f %% (95 %% CI %.2f–%.2f, %d/%d)", 100 * value, 100 * low, 100 * high, count, total)
     }
-
-    public var json: [String: Any] {
-        let (low, high) = interval95
-        return ["value": value, "ci95_low": low, "ci95_high": high, "count": count, "total": total]
-    }
 }

@@ -18,81 +18,11 @@
 // documents, and faults plus madvise cost a quarter of the build's CPU time.
 
 import Foundation
+import PretrainingData
 import Storage
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Appends bytes to a file through a 1 MiB buffer; every write error (a full disk) is thrown.
-/// Little-endian hosts only (checked by the build).
-final class BufferedFileWriter {
-    let path: String
-    private let fd: Int32
-    private let capacity = 1 << 20
-    private let buffer: UnsafeMutableRawPointer
-    private var used = 0
-    private(set) var bytesWritten = 0
-
-    init(path: String) throws {
-        self.path = path
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw StorageError.posix(path, "cannot create") }
-        buffer = .allocate(byteCount: capacity, alignment: 16)
-    }
-
-    deinit { buffer.deallocate() }
-
-    /// Room for `bytes` more in the buffer (flushing first if needed); false if they exceed a whole buffer.
-    private func room(_ bytes: Int) throws -> Bool {
-        if used + bytes > capacity { try flush() }
-        return bytes <= capacity
-    }
-
-    func append<T: FixedWidthInteger>(_ value: T) throws {
-        _ = try room(MemoryLayout<T>.size)
-        buffer.storeBytes(of: value.littleEndian, toByteOffset: used, as: T.self)
-        used += MemoryLayout<T>.size
-        bytesWritten += MemoryLayout<T>.size
-    }
-
-    func append(_ values: [Int32]) throws {
-        let n = values.count * 4
-        try values.withUnsafeBytes { bytes in
-            if try room(n) {
-                (buffer + used).copyMemory(from: bytes.baseAddress!, byteCount: n)
-                used += n
-            } else {
-                try AtomicFile.writeAll(fd: fd, bytes, path: path)   // larger than the buffer: straight through
-            }
-        }
-        bytesWritten += n
-    }
-
-    /// `values` as little-endian uint16 (the caller knows they fit).
-    func appendNarrow(_ values: [Int32]) throws {
-        var rest = values[...]
-        while !rest.isEmpty {
-            _ = try room(2 * min(rest.count, capacity / 2))
-            let k = min(rest.count, (capacity - used) / 2)
-            let out = (buffer + used).assumingMemoryBound(to: UInt16.self)
-            for (i, v) in rest.prefix(k).enumerated() { out[i] = UInt16(truncatingIfNeeded: v) }
-            used += 2 * k
-            rest = rest.dropFirst(k)
-        }
-        bytesWritten += values.count * 2
-    }
-
-    func flush() throws {
-        guard used > 0 else { return }
-        try AtomicFile.writeAll(fd: fd, UnsafeRawBufferPointer(start: buffer, count: used), path: path)
-        used = 0
-    }
-
-    func close() throws {
-        try flush()
-        guard Glibc.close(fd) == 0 else { throw StorageError.posix(path, "close failed") }
-    }
-}
 
 public enum TokenStoreFiles {
     static func paths(directory: String, rank: Int) -> (blocks: String, documents: String) {
@@ -104,15 +34,15 @@ public enum TokenStoreFiles {
 /// Pass 1's writer: documents appended in order, sentences of token ids. Memory: the current
 /// document's sentence ends (4 bytes per sentence).
 public final class TokenStoreWriter {
-    private let blocks: BufferedFileWriter, documents: BufferedFileWriter
+    private let blocks: BufferedOutput, documents: BufferedOutput
     private var ends: [UInt32] = []          // sentence ends of the current document
     private var words: UInt64 = 0, sentences: UInt64 = 0
     public private(set) var documentCount = 0
 
     public init(directory: String, rank: Int) throws {
         let p = TokenStoreFiles.paths(directory: directory, rank: rank)
-        blocks = try BufferedFileWriter(path: p.blocks)
-        documents = try BufferedFileWriter(path: p.documents)
+        blocks = try BufferedOutput(creating: p.blocks)
+        documents = try BufferedOutput(creating: p.documents)
     }
 
     /// Appends one sentence to the current document (empty sentences are the caller's to drop,
@@ -126,11 +56,11 @@ public final class TokenStoreWriter {
 
     /// Ends the current document (which may have no sentences): its sentence ends close the block.
     public func endDocument() throws {
-        for end in ends { try blocks.append(end) }
+        for end in ends { try blocks.append(littleEndian: end) }
         words += UInt64(ends.last ?? 0) + UInt64(ends.count)
         sentences += UInt64(ends.count)
-        try documents.append(words)
-        try documents.append(sentences)
+        try documents.append(littleEndian: words)
+        try documents.append(littleEndian: sentences)
         ends.removeAll(keepingCapacity: ends.capacity <= 1 << 16)
         documentCount += 1
     }

@@ -5,6 +5,7 @@
 // ShardVerification.swift).
 
 import Foundation
+import ShardFormat
 import Storage
 
 public enum BuildManifest {
@@ -52,7 +53,7 @@ extension CorpusBuilder {
             "mode": options.referenceRNG ? "reference-rng" : "default",
             "ranks": comm.size,
             "flags": [
-                "format": options.format,
+                "format": options.format.rawValue,
                 "max_seq_length": options.maxSeqLength,
                 "max_predictions_per_seq": options.maxPredictionsPerSeq,
                 "masked_lm_prob": options.maskedLMProb,

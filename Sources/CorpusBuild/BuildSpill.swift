@@ -11,6 +11,7 @@
 import Distributed
 import Foundation
 import Logging
+import PretrainingData
 import Storage
 #if canImport(Glibc)
 import Glibc
@@ -24,21 +25,25 @@ enum Stream {
 }
 
 extension CorpusBuilder {
+    var spillRecordWidth: SpillRecordWidth {
+        SpillRecordWidth(vocabularySize: vocabulary.masking.size, maxSeqLength: options.maxSeqLength)
+    }
+
     func spillPaths(rank: Int) -> (records: String, index: String) {
         let d = workDirectory as NSString
         return (d.appendingPathComponent("instances-\(rank).bin"), d.appendingPathComponent("index-\(rank).bin"))
     }
 
-    /// Passes 2 and 3; returns the instance count of every training and test shard.
-    func buildDefault(splits: [StoredDocuments]) throws -> (training: [Int], test: [Int]) {
+    /// Pass 2: this rank's documents of each split, every dupe pass, into its spill files; returns the
+    /// instances of every shard (training shards, then test shards), summed over the ranks.
+    func spillInstances(splits: [StoredDocuments]) throws -> [Int64] {
         let seed = UInt64(bitPattern: Int64(options.randomSeed))
         let shardCounts = [options.shards, options.testShards]
         let paths = spillPaths(rank: comm.rank)
-        let width = SpillRecordWidth(vocabularySize: vocabulary.masking.size, maxSeqLength: options.maxSeqLength)
-        let records = try BufferedFileWriter(path: paths.records)
-        let index = try BufferedFileWriter(path: paths.index)
+        let width = spillRecordWidth
+        let records = try BufferedOutput(creating: paths.records)
+        let index = try BufferedOutput(creating: paths.index)
 
-        // Pass 2: this rank's documents of each split, every dupe pass.
         let work = splits.reduce(0) { $0 + $1.documentCount } * options.dupeFactor
         let meter = ProgressMeter(label: "instances", unit: "documents", total: Double(work), enabled: comm.isRoot)
         var done = 0
@@ -60,10 +65,10 @@ extension CorpusBuilder {
                     for (j, instance) in instances.enumerated() {
                         let key = SeededRandom.hash(seed, Stream.shuffle, UInt64(split), UInt64(pass), UInt64(i), UInt64(j))
                         let shard = key % UInt64(shardCounts[split])
-                        try index.append(key)
-                        try index.append(UInt64(split) << 32 | shard)
-                        try index.append(UInt64(records.bytesWritten))
-                        try index.append(UInt64(i) << 32 | UInt64(pass) << 20 | UInt64(j))
+                        try index.append(littleEndian: key)
+                        try index.append(littleEndian: UInt64(split) << 32 | shard)
+                        try index.append(littleEndian: UInt64(records.bytesWritten))
+                        try index.append(littleEndian: UInt64(i) << 32 | UInt64(pass) << 20 | UInt64(j))
                         perShard[split * shardCounts[0] + Int(shard)] += 1
                         if instance.nextSentenceLabel == 1 { randomNext += 1 }
                         try Self.writeRecord(instance, to: records, width: width)
@@ -84,8 +89,14 @@ extension CorpusBuilder {
         if entryMB >= 256 {
             logger.warning("the largest shard holds \(largest) instances: writing it takes about \(entryMB) MB for its index entries; more shards (--shards) make that smaller")
         }
+        return perShard
+    }
 
-        // Pass 3: shard m of the list (training shards, then test shards) is written by rank m mod N.
+    /// Pass 3: shard m of the list (training shards, then test shards) is written by rank m mod N;
+    /// returns the instance count of every training and test shard.
+    func writeShards(perShard: [Int64]) throws -> (training: [Int], test: [Int]) {
+        let shardCounts = [options.shards, options.testShards]
+        let width = spillRecordWidth
         let recordFiles = try (0..<comm.size).map { try RecordFile(path: spillPaths(rank: $0).records, width: width, maxSeqLength: options.maxSeqLength, maxPredictions: options.maxPredictionsPerSeq) }
         let indexFiles = (0..<comm.size).map { spillPaths(rank: $0).index }
         let jobs = (0..<shardCounts[0]).map { (0, $0) } + (0..<shardCounts[1]).map { (1, $0) }
@@ -104,7 +115,7 @@ extension CorpusBuilder {
         return (Array(counts[0..<shardCounts[0]]), Array(counts[shardCounts[0]...]))
     }
 
-    static func writeRecord(_ instance: PretrainingInstance, to file: BufferedFileWriter, width: SpillRecordWidth) throws {
+    static func writeRecord(_ instance: PretrainingInstance, to file: BufferedOutput, width: SpillRecordWidth) throws {
         let bStart = instance.segmentIds.firstIndex(of: 1) ?? instance.segmentIds.count
         let header = [Int32(instance.inputIds.count), Int32(instance.maskedPositions.count), instance.nextSentenceLabel, Int32(bStart)]
         switch width {
