@@ -7,6 +7,7 @@
 
 import BERT
 import Foundation
+import Storage
 
 public final class NextSentenceTask: InferenceTask {
     public let name = "nsp"
@@ -21,7 +22,7 @@ public final class NextSentenceTask: InferenceTask {
 
     public func check(_ input: EncodedInput) throws {
         guard input.segments.contains(1) else {
-            throw InferenceInputError(path: source, line: input.line,
+            throw TextInputError(path: source, line: input.line,
                                       reason: "no second text: nsp scores pairs, give JSON lines {\"text\": A, \"text_pair\": B}")
         }
     }
@@ -94,7 +95,7 @@ public final class PredictionTask: InferenceTask {
                 .map { Scored(label: labels[$0], score: scores[$0]) }
             if format == .tsv {
                 guard scores.allSatisfy(\.isFinite) else {
-                    throw InferenceInputError(path: source, line: input.line, reason: "the model produced a non-finite value (NaN or infinity)")
+                    throw TextInputError(path: source, line: input.line, reason: "the model produced a non-finite value (NaN or infinity)")
                 }
                 // As run_glue's predict_results.txt: the label name, or the value (%.3f) for regression.
                 return Array((function == .none ? String(format: "%.3f", scores[0]) : ranked[0].label).utf8)
@@ -117,7 +118,7 @@ func encodeFinite<T: Encodable>(_ encoder: JSONEncoder, _ value: T, source: Stri
     do {
         return Array(try encoder.encode(value))
     } catch {
-        throw InferenceInputError(path: source, line: line, reason: "the model produced a non-finite value (NaN or infinity)")
+        throw TextInputError(path: source, line: line, reason: "the model produced a non-finite value (NaN or infinity)")
     }
 }
 

@@ -7,6 +7,7 @@
 
 import BERT
 import Foundation
+import Storage
 import Tokenization
 
 public enum LayerCombination: String, CaseIterable, Sendable {
@@ -40,7 +41,7 @@ extension EmbeddingSettings {
         settings.pooling = pooling.map { [$0] } ?? st?.pooling ?? [.mean]
         settings.normalize = normalize ?? st?.normalize ?? false
         if settings.pooling.contains(.pooler) && layers.contains(where: { $0 != -1 && $0 != config.numHiddenLayers }) {
-            throw InferenceInputError(path: checkpoint, reason: "--pooling pooler reads the last layer only (--layer -1)")
+            throw TextInputError(path: checkpoint, reason: "--pooling pooler reads the last layer only (--layer -1)")
         }
         let limit = min(maxSeqLength ?? st?.maxSeqLength ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings)
         return (modelDirectory, settings, limit, st)
@@ -156,7 +157,7 @@ public final class EmbeddingTask: InferenceTask {
 
     private func checkFinite(_ input: EncodedInput) throws {
         guard vector.allSatisfy(\.isFinite) else {
-            throw InferenceInputError(path: source, line: input.line, reason: "the model produced a non-finite value (NaN or infinity)")
+            throw TextInputError(path: source, line: input.line, reason: "the model produced a non-finite value (NaN or infinity)")
         }
     }
 

@@ -6,6 +6,7 @@
 
 import BERT
 import Foundation
+import Storage
 import Tokenization
 
 public final class FillMaskTask: InferenceTask {
@@ -37,7 +38,7 @@ public final class FillMaskTask: InferenceTask {
                 warn("target \"\(target)\" is not in the vocabulary: replaced by its first token \"\(tokenizer.vocabulary.token(of: first))\"")
                 ids.insert(first)
             }
-            guard !ids.isEmpty else { throw InferenceInputError(path: "--targets", reason: "no usable target") }
+            guard !ids.isEmpty else { throw TextInputError(path: "--targets", reason: "no usable target") }
             targetIds = ids.sorted()
             self.topK = min(topK, ids.count)
         } else {
@@ -51,7 +52,7 @@ public final class FillMaskTask: InferenceTask {
     public func check(_ input: EncodedInput) throws {
         let mask = decoder.vocabulary.maskId
         guard input.ids.contains(mask) else {
-            throw InferenceInputError(path: source, line: input.line,
+            throw TextInputError(path: source, line: input.line,
                                       reason: input.truncated ? "its [MASK] was cut off by truncation to \(input.ids.count) tokens"
                                                              : "no [MASK] token in the text")
         }
@@ -84,7 +85,7 @@ public final class FillMaskTask: InferenceTask {
             var propositions: [Proposition] = []
             for (id, score) in top(probabilities) {
                 guard score.isFinite else {
-                    throw InferenceInputError(path: source, line: input.line, reason: "the model produced a non-finite score")
+                    throw TextInputError(path: source, line: input.line, reason: "the model produced a non-finite score")
                 }
                 var tokens = input.ids
                 tokens[position] = id

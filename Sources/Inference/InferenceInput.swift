@@ -24,18 +24,6 @@ public enum InputFormat: String, CaseIterable, Sendable {
     case auto, text, jsonl
 }
 
-public struct InferenceInputError: Error, CustomStringConvertible {
-    public let path: String
-    public let line: Int?
-    public let reason: String
-    public init(path: String, line: Int? = nil, reason: String) {
-        self.path = path
-        self.line = line
-        self.reason = reason
-    }
-    public var description: String { line.map { "\(path):\($0): \(reason)" } ?? "\(path): \(reason)" }
-}
-
 /// Reads inputs in windows. `path` nil = standard input.
 public final class InferenceInputReader {
     public let name: String
@@ -52,7 +40,7 @@ public final class InferenceInputReader {
         }
         if let path {
             guard FileManager.default.fileExists(atPath: path) else {
-                throw InferenceInputError(path: path, reason: "no such file")
+                throw TextInputError(path: path, reason: "no such file")
             }
             file = try TextLineReader(path: path)
         }
@@ -100,7 +88,7 @@ public final class InferenceInputReader {
             let record = try JSONDecoder().decode(Record.self, from: Data(line.utf8))
             return InferenceText(text: record.text, pair: record.text_pair, line: lineNumber)
         } catch {
-            throw InferenceInputError(path: name, line: lineNumber,
+            throw TextInputError(path: name, line: lineNumber,
                                       reason: "not a JSON object with a string \"text\" (and optionally \"text_pair\"): \(Self.describe(error))")
         }
     }

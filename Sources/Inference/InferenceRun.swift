@@ -11,6 +11,7 @@ import BERT
 import Distributed
 import FineTuning
 import Foundation
+import Storage
 import Logging
 import Tokenization
 
@@ -113,7 +114,7 @@ public final class InferenceRun {
             let index = firstIndex + offset
             if input.isEmpty {
                 guard settings.skipEmpty else {
-                    throw InferenceInputError(path: source, line: input.line, reason: "empty input (give --skip-empty to pass empty lines through as null)")
+                    throw TextInputError(path: source, line: input.line, reason: "empty input (give --skip-empty to pass empty lines through as null)")
                 }
                 passedThrough += 1
                 window.append(EncodedInput(index: index, line: input.line, ids: [], segments: [], truncated: false, passThrough: true))

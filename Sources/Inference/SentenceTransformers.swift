@@ -4,6 +4,7 @@
 // max_seq_length become `embed`'s defaults, so the command gives SentenceTransformer(DIR).encode's vectors.
 
 import Foundation
+import Storage
 
 /// How token vectors become one sentence vector.
 public enum Pooling: String, CaseIterable, Sendable {
@@ -47,10 +48,10 @@ public struct SentenceTransformerConfig: Equatable, Sendable {
             case "Normalize":
                 config.normalize = true
             default:
-                throw InferenceInputError(path: modulesPath, reason: "module \"\(module.type)\" is not supported (Transformer, Pooling, Normalize)")
+                throw TextInputError(path: modulesPath, reason: "module \"\(module.type)\" is not supported (Transformer, Pooling, Normalize)")
             }
         }
-        guard sawTransformer else { throw InferenceInputError(path: modulesPath, reason: "lists no Transformer module") }
+        guard sawTransformer else { throw TextInputError(path: modulesPath, reason: "lists no Transformer module") }
         if config.pooling.isEmpty { config.pooling = [.mean] }   // sentence-transformers' default for a bare model
         // The length limit as sentence-transformers loads it: sentence_bert_config.json's max_seq_length,
         // else the tokenizer's model_max_length (the caller caps both at max_position_embeddings).
@@ -76,44 +77,44 @@ public struct SentenceTransformerConfig: Equatable, Sendable {
     private static func poolingModes(_ file: String) throws -> [Pooling] {
         guard let data = FileManager.default.contents(atPath: file),
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw InferenceInputError(path: file, reason: "missing, or not a JSON object")
+            throw TextInputError(path: file, reason: "missing, or not a JSON object")
         }
         if object["include_prompt"] as? Bool == false {
-            throw InferenceInputError(path: file, reason: "include_prompt false is not supported")
+            throw TextInputError(path: file, reason: "include_prompt false is not supported")
         }
         let names: [String: Pooling] = ["cls": .cls, "max": .max, "mean": .mean, "mean_sqrt_len_tokens": .meanSqrtLength]
         var modes: [Pooling] = []
         if let mode = object["pooling_mode"] {
             let list = (mode as? [String]) ?? (mode as? String).map { [$0] } ?? []
-            guard !list.isEmpty else { throw InferenceInputError(path: file, reason: "pooling_mode must be a name or a list of names") }
+            guard !list.isEmpty else { throw TextInputError(path: file, reason: "pooling_mode must be a name or a list of names") }
             for name in list {
                 guard let pooling = names[name] else {
-                    throw InferenceInputError(path: file, reason: "pooling mode \"\(name)\" is not supported (cls, max, mean, mean_sqrt_len_tokens)")
+                    throw TextInputError(path: file, reason: "pooling mode \"\(name)\" is not supported (cls, max, mean, mean_sqrt_len_tokens)")
                 }
                 modes.append(pooling)
             }
             return modes
         }
         if object["pooling_mode_weightedmean_tokens"] as? Bool == true || object["pooling_mode_lasttoken"] as? Bool == true {
-            throw InferenceInputError(path: file, reason: "weighted-mean and last-token pooling are not supported (cls, mean, max, mean_sqrt_len)")
+            throw TextInputError(path: file, reason: "weighted-mean and last-token pooling are not supported (cls, mean, max, mean_sqrt_len)")
         }
         for (key, mode) in [("pooling_mode_cls_token", Pooling.cls), ("pooling_mode_max_tokens", .max),
                             ("pooling_mode_mean_tokens", .mean), ("pooling_mode_mean_sqrt_len_tokens", .meanSqrtLength)]
         where object[key] as? Bool == true {
             modes.append(mode)
         }
-        guard !modes.isEmpty else { throw InferenceInputError(path: file, reason: "no pooling mode is switched on") }
+        guard !modes.isEmpty else { throw TextInputError(path: file, reason: "no pooling mode is switched on") }
         return modes
     }
 
     private static func decode<T: Decodable>(_ file: String) throws -> T {
         guard let data = FileManager.default.contents(atPath: file) else {
-            throw InferenceInputError(path: file, reason: "missing or unreadable")
+            throw TextInputError(path: file, reason: "missing or unreadable")
         }
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch {
-            throw InferenceInputError(path: file, reason: "unexpected contents: \(InferenceInputReader.describe(error))")
+            throw TextInputError(path: file, reason: "unexpected contents: \(InferenceInputReader.describe(error))")
         }
     }
 }

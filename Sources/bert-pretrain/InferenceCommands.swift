@@ -65,6 +65,14 @@ struct InferenceFlags: ParsableArguments {
         world.finalize()
     }
 
+    /// The checkpoint's model with `heads`, for batches of --batch-size sequences of at most --max-seq-length
+    /// tokens (default and cap: the model's max_position_embeddings).
+    func model(heads: InferenceHeads) throws -> BertInference {
+        let config = try Checkpoint.config(in: checkpoint)
+        return try BertInference(checkpoint: checkpoint, heads: heads, maxSequences: batchSize,
+                                 maxSeqLength: min(maxSeqLength ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings))
+    }
+
     /// Tokenizer of the model directory `dir` (its vocab.txt; lower-casing from its tokenizer_config.json).
     func tokenizer(_ dir: String, logger: Logger) throws -> BertTokenizer {
         let vocabPath = (dir as NSString).appendingPathComponent("vocab.txt")
@@ -189,9 +197,7 @@ struct FillMaskCommand: ParsableCommand {
 
     func run() throws {
         flags.run { world, logger in
-            let config = try Checkpoint.config(in: flags.checkpoint)
-            let model = try BertInference(checkpoint: flags.checkpoint, heads: .maskedLM, maxSequences: flags.batchSize,
-                                          maxSeqLength: min(flags.maxSeqLength ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings))
+            let model = try flags.model(heads: .maskedLM)
             let tokenizer = try flags.tokenizer(flags.checkpoint, logger: logger)
             let decoder = WordPieceDecoder(vocabulary: tokenizer.vocabulary,
                                            cleanUpTokenizationSpaces: WordPieceDecoder.cleanUpSetting(checkpointDirectory: flags.checkpoint))
@@ -216,9 +222,7 @@ struct NextSentenceCommand: ParsableCommand {
 
     func run() throws {
         flags.run { world, logger in
-            let config = try Checkpoint.config(in: flags.checkpoint)
-            let model = try BertInference(checkpoint: flags.checkpoint, heads: .nextSentence, maxSequences: flags.batchSize,
-                                          maxSeqLength: min(flags.maxSeqLength ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings))
+            let model = try flags.model(heads: .nextSentence)
             let tokenizer = try flags.tokenizer(flags.checkpoint, logger: logger)
             try flags.execute(NextSentenceTask(model: model), model: model, tokenizer: tokenizer, layout: .jsonLines,
                               world: world, logger: logger)
@@ -251,9 +255,7 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         flags.run { world, logger in
-            let config = try Checkpoint.config(in: flags.checkpoint)
-            let model = try BertInference(checkpoint: flags.checkpoint, heads: .classifier, maxSequences: flags.batchSize,
-                                          maxSeqLength: min(flags.maxSeqLength ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings))
+            let model = try flags.model(heads: .classifier)
             let tokenizer = try flags.tokenizer(flags.checkpoint, logger: logger)
             try flags.execute(PredictionTask(model: model, topK: topK, format: format), model: model, tokenizer: tokenizer,
                               layout: format == .tsv ? .tsv : .jsonLines, world: world, logger: logger)
