@@ -35,8 +35,7 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
-    @Option(help: "BLAS threads per rank. Default: OPENBLAS_NUM_THREADS, else cores ÷ ranks on the node.")
-    var threads: Int?
+    @OptionGroup var threadFlag: ThreadFlag
 
     func validate() throws {
         if data.isEmpty { throw ValidationError("give at least one shard file or directory to --data") }
@@ -48,7 +47,7 @@ struct EvaluateCommand: ParsableCommand {
         RankLogHandler.bootstrap(rank: world.rank, size: world.size)
         let logger = Logger(label: "bert-pretrain")
         do {
-            BLASThreads.configure(requested: threads, localRanks: world.localSize, logger: logger)
+            threadFlag.configure(world, logger: logger)
             let config = try Checkpoint.config(in: checkpoint)
             let paths = try ShardFiles.expand(data)
             if verifyShards {

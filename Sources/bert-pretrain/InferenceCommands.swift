@@ -39,8 +39,7 @@ struct InferenceFlags: ParsableArguments {
     @Flag(help: "Pass empty lines through as null (an empty TSV prediction) instead of stopping with an error.")
     var skipEmpty = false
 
-    @Option(help: "BLAS threads per rank. Default: OPENBLAS_NUM_THREADS, else cores ÷ ranks on the node.")
-    var threads: Int?
+    @OptionGroup var threadFlag: ThreadFlag
 
     @Flag(help: "Debug logging on rank 0.")
     var verbose = false
@@ -48,7 +47,6 @@ struct InferenceFlags: ParsableArguments {
     func validate() throws {
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if let m = maxSeqLength, m < 3 { throw ValidationError("--max-seq-length must be at least 3") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     /// Sets up the rank, runs `body(world, logger)` and ends the job with the error on any rank.
@@ -57,7 +55,7 @@ struct InferenceFlags: ParsableArguments {
         RankLogHandler.bootstrap(rank: world.rank, size: world.size, verbose: verbose)
         let logger = Logger(label: "bert-pretrain")
         do {
-            BLAS.setThreads(BLASThreads.configure(requested: threads, localRanks: world.localSize, logger: logger))
+            threadFlag.configure(world, logger: logger)
             try body(world, logger)
         } catch {
             world.abort("\(error)")

@@ -23,8 +23,7 @@ struct RunFlags: ParsableArguments {
     @Option(help: "Write a metrics.csv row every this many steps.")
     var logEverySteps: Int = TrainingOptions().logEverySteps
 
-    @Option(help: "BLAS threads per rank. Default: OPENBLAS_NUM_THREADS, else cores ÷ ranks on the node.")
-    var threads: Int?
+    @OptionGroup var threadFlag: ThreadFlag
 
     @Option(help: "Stop after this many optimizer steps in all, writing a checkpoint (as on SIGTERM).")
     var stopAfterSteps: Int?
@@ -39,7 +38,6 @@ struct RunFlags: ParsableArguments {
         if !resume, let extra = resumeCheckpoint { throw ValidationError("unexpected argument \"\(extra)\" (a checkpoint directory goes after --resume)") }
         if logEverySteps < 1 { throw ValidationError("--log-every-steps must be at least 1, got \(logEverySteps)") }
         if checkpointEverySteps < 0 || keepLast < 0 { throw ValidationError("--checkpoint-every-steps and --keep-last must be ≥ 0") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if let t = stallTimeout, !(t >= 0) { throw ValidationError("--stall-timeout must be ≥ 0 seconds (0 = off), got \(t)") }
     }
 
@@ -51,7 +49,7 @@ struct RunFlags: ParsableArguments {
 
     /// The process around the run (TrainingRun) with these flags.
     func run(output: String, label: String, body: (Communicator, Logger, String?) throws -> Void) {
-        TrainingRun.run(threads: threads, stallTimeout: stallTimeout, verbose: verbose, resume: resume,
+        TrainingRun.run(threads: threadFlag.threads, stallTimeout: stallTimeout, verbose: verbose, resume: resume,
                         resumeCheckpoint: resumeCheckpoint, output: output, label: label, body: body)
     }
 }
