@@ -216,7 +216,7 @@ echo "query: $query"
 awk -F'[][,]' '
   NR == FNR { for (i = 2; i < NF; i++) q[i] = $i; next }
   { dot = 0; n = 0; m = 0; for (i = 2; i < NF; i++) { dot += q[i] * $i; n += $i * $i; m += q[i] * q[i] }; print dot / sqrt(n * m) "\t" FNR }
-' "$WORK/query.jsonl" "$WORK/verses-torah.jsonl" | sort -g -r | head -3 | while IFS=$'\t' read -r score line; do
+' "$WORK/query.jsonl" "$WORK/verses-torah.jsonl" | sort -g -r | sed -n 1,3p | while IFS=$'\t' read -r score line; do
   printf '    %.3f  %s\n' "$score" "$(sed -n "${line}p" "$verses")"
 done
 

@@ -73,6 +73,7 @@ public enum Checkpoint {
                 (name: spec.name, shape: spec.shape, data: UnsafeBufferPointer(rebasing: parameters[spec.range]))
             }
             try Safetensors.write(path: inTmp(weightsFile), tensors: tensors, metadata: ["format": "pt"])
+            pauseForCrashTests()
             if let vocabPath {
                 let vocab: Data
                 do { vocab = try Data(contentsOf: URL(fileURLWithPath: vocabPath)) } catch {
@@ -92,6 +93,16 @@ public enum Checkpoint {
             try? fm.removeItem(atPath: tmp)
             throw error
         }
+    }
+
+    /// The crash tests kill a job inside a checkpoint write; a write of a tiny model takes a few
+    /// milliseconds, too short to hit on a loaded machine. `BERT_PRETRAIN_TEST_PAUSE_IN_CHECKPOINT_WRITE=S`
+    /// holds every write S seconds with half its files in the temporary directory. For tests only.
+    private static let crashTestPause: Double? = ProcessInfo.processInfo
+        .environment["BERT_PRETRAIN_TEST_PAUSE_IN_CHECKPOINT_WRITE"].flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil }
+
+    private static func pauseForCrashTests() {
+        if let seconds = crashTestPause { usleep(useconds_t(min(seconds, 60) * 1_000_000)) }
     }
 
     // MARK: Load

@@ -39,7 +39,9 @@ final class CrashConsistencyTests: XCTestCase {
         let part = corpus.root + "/part"
         var landedInWrite = 0, killed = 0, runs = 0, removedLogged = 0
         for (i, point) in plan.enumerated() {
-            let (p, log) = try start(arguments(part), output: part, run: runs)
+            // A kill aimed at a checkpoint write gets writes held open (0.5 s each), so that it lands inside one.
+            let hold = if case .checkpointWrite = point { ["BERT_PRETRAIN_TEST_PAUSE_IN_CHECKPOINT_WRITE": "0.5"] } else { [String: String]() }
+            let (p, log) = try start(arguments(part), output: part, run: runs, environment: hold)
             runs += 1
             let before = Set(temporaries(part))
             let ok = waitFor(point, process: p, output: part, existingTemporaries: before)
@@ -52,7 +54,7 @@ final class CrashConsistencyTests: XCTestCase {
             if (read(log + ".out") + read(log + ".err")).contains("half-written checkpoint") { removedLogged += 1 }
         }
         XCTAssertEqual(killed, plan.count)
-        XCTAssertGreaterThanOrEqual(landedInWrite, 2, "at least two kills must land inside a checkpoint write")
+        XCTAssertEqual(landedInWrite, 3, "every kill aimed at a checkpoint write lands inside one")
 
         // Resume to the end.
         let (p, log) = try start(arguments(part), output: part, run: runs)
@@ -90,10 +92,10 @@ final class CrashConsistencyTests: XCTestCase {
     // MARK: Helpers
 
     /// Starts the job: fresh while the folder has no complete checkpoint, else `--resume`.
-    func start(_ args: [String], output: String, run: Int) throws -> (Process, String) {
+    func start(_ args: [String], output: String, run: Int, environment: [String: String] = [:]) throws -> (Process, String) {
         let log = output + "-log\(run)"
         let resuming = CheckpointDirectory.newest(in: output) != nil
-        return (try MPI.start(ranks: 2, resuming ? ["--resume", "--output", output] : args, log: log), log)
+        return (try MPI.start(ranks: 2, resuming ? ["--resume", "--output", output] : args, log: log, environment: environment), log)
     }
 
     /// Polls until the kill point is reached (true), or the job ended first (false).

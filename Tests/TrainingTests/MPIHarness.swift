@@ -87,14 +87,16 @@ enum MPI {
     }
 
     /// Starts `mpirun -np ranks bert-pretrain args…`; returns the process (for signals) and its output files.
-    static func start(ranks: Int, _ args: [String], log: String) throws -> Process {
+    /// `environment` is added to mpirun's and exported to every rank.
+    static func start(ranks: Int, _ args: [String], log: String, environment: [String: String] = [:]) throws -> Process {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw TrainingTestError("\(executable) is not built: run `swift build --build-tests` first")
         }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["mpirun", "--oversubscribe", "-np", String(ranks), "-x", "OPENBLAS_NUM_THREADS=1", executable] + args
-        var env = ProcessInfo.processInfo.environment
+        p.arguments = ["mpirun", "--oversubscribe", "-np", String(ranks), "-x", "OPENBLAS_NUM_THREADS=1"]
+            + environment.keys.sorted().flatMap { ["-x", $0] } + [executable] + args
+        var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         env["OPENBLAS_NUM_THREADS"] = "1"
