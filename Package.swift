@@ -45,7 +45,7 @@ let package = Package(
                 swiftSettings: checkedButFast),
         // sqrt without errno (it is never given a negative here) lets the update loops use vector sqrtps:
         // AdamW on bert-base went from scalar sqrtss + sqrtf calls to vectorised (see Sources/Optim/AdamW.swift).
-        .target(name: "Optim", dependencies: ["BERT"],
+        .target(name: "Optim", dependencies: ["BERT", "Storage"],
                 swiftSettings: checkedButFast + [.unsafeFlags(["-Xcc", "-fno-math-errno"])]),
         .target(name: "Tokenization", dependencies: ["Storage"],
                 swiftSettings: checkedButFast),
@@ -72,9 +72,13 @@ let package = Package(
                                                   .product(name: "Logging", package: "swift-log")],
                 swiftSettings: checkedButFast),
 
+        // The training-step benchmark (`bert-pretrain bench`): synthetic batches as the PyTorch peer's,
+        // the peer's FLOP formula, the sgemm peak, the report.
+        .target(name: "Benchmark", dependencies: ["BERT", "Optim", "Randomness"], swiftSettings: checkedButFast),
+
         // MARK: Executables
         .executableTarget(name: "bert-pretrain", dependencies: [
-            "Training", "FineTuning", "Inference", "BERT", "Optim", "Distributed", "Randomness",
+            "Training", "FineTuning", "Inference", "Benchmark", "BERT", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -88,11 +92,12 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "RandomnessTests", dependencies: ["Randomness"]),
-        .testTarget(name: "BERTTests", dependencies: ["BERT", "Randomness"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "OptimTests", dependencies: ["Optim", "BERT"]),
+        .testTarget(name: "BERTTests", dependencies: ["BERT", "Randomness", "Storage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "BenchmarkTests", dependencies: ["Benchmark", "BERT"]),
+        .testTarget(name: "OptimTests", dependencies: ["Optim", "BERT", "Storage"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CorpusTests", dependencies: ["PretrainingData", "ShardFormat", "CorpusBuild", "Tokenization", "Randomness", "Storage"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "BERT", "Optim", "PretrainingData", "ShardFormat", "CorpusBuild", "Tokenization", "Randomness"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "BERT", "Optim", "PretrainingData", "ShardFormat", "CorpusBuild", "Tokenization", "Randomness", "Storage"]),
         .testTarget(name: "FineTuningTests", dependencies: ["FineTuning", "BERT", "Tokenization", "Training"], resources: [.copy("Fixtures")]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "BERT", "Tokenization", "FineTuning", "Distributed"],
                     resources: [.copy("Fixtures")]),

@@ -44,7 +44,7 @@ for cfg in $CONFIGS; do
                 && datawait=$(grep -ho "([0-9.]*%)" "$run.log" | tail -1 | tr -d '()' || true)
   done
   bench=$("$BIN" bench --config "$cfg" --batch-size 32 --seq-length 128 --threads 1 --steps "$([ "$cfg" = bert-base ] && echo 3 || echo 8)" --warmup 1 --json \
-          | sed -E 's/.*"seq_per_s": ([0-9.e+-]+).*/\1/')
+          | sed -E 's/.*"seq_per_s": *([0-9.e+-]+).*/\1/')
   awk -v c="$cfg" -v a="${sps[1]}" -v b="${sps[2]}" -v r="$allreduce" -v d="${datawait:-?}" -v x="$bench" \
     'BEGIN { printf "| %s | %.2f | %.2f | %.0f%% | %.0f ms | %s | %.2f | %.0f%% |\n", c, a, b, 100 * b / (2 * a), r, d, x, 100 * a / x }'
 done

@@ -40,6 +40,11 @@ public struct CheckpointLoadReport: Sendable {
     public var unknown: [String] = []
     /// Every warning also sent to the logger.
     public var warnings: [String] = []
+
+    mutating func warn(_ message: String, _ logger: Logger?) {
+        warnings.append(message)
+        logger?.warning("\(message)")
+    }
 }
 
 public enum Checkpoint {
@@ -126,30 +131,43 @@ public enum Checkpoint {
             throw CheckpointError(path: dir, reason: "parameter buffer has \(parameters.count) floats, layout needs \(layout.count)")
         }
         var report = CheckpointLoadReport()
-        func warn(_ message: String) {
-            report.warnings.append(message)
-            logger?.warning("\(message)")
-        }
-
         if FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(configFile)) {
             try checkConfig(try config(in: dir), matches: layout.config, dir: dir)
         }
         let files = try weightFiles(in: dir).map { try Safetensors.read(path: $0) }
         report.files = files.map(\.path)
+        var sources = index(files, report: &report, logger: logger)
+        let missing = try fill(parameters, layout: layout, from: &sources, report: &report)
+        try initializeMissing(missing, in: parameters, layout: layout, seed: seed, dir: dir, report: &report, logger: logger)
+        try sortLeftovers(sources, parameters: parameters, layout: layout, report: &report, logger: logger)
+        if !report.unknown.isEmpty {
+            report.warn("\(dir): ignoring \(report.unknown.count) tensor(s) this model does not have: \(report.unknown.prefix(8).joined(separator: ", "))\(report.unknown.count > 8 ? ", ..." : "")", logger)
+        }
+        return report
+    }
 
-        // Normalised name -> (file, key in that file), first occurrence wins.
-        var sources: [String: (file: SafetensorsFile, key: String)] = [:]
+    /// Where each tensor is: normalised name -> (file, key in that file); the first occurrence wins.
+    private typealias Sources = [String: (file: SafetensorsFile, key: String)]
+
+    private static func index(_ files: [SafetensorsFile], report: inout CheckpointLoadReport, logger: Logger?) -> Sources {
+        var sources: Sources = [:]
         for file in files {
             for tensor in file.tensors {
                 let name = normalisedName(tensor.name)
                 if let previous = sources[name] {
-                    warn("\(file.path): tensor \"\(tensor.name)\" duplicates \"\(previous.key)\" (both are \(name)); using the first")
+                    report.warn("\(file.path): tensor \"\(tensor.name)\" duplicates \"\(previous.key)\" (both are \(name)); using the first", logger)
                     continue
                 }
                 sources[name] = (file, tensor.name)
             }
         }
+        return sources
+    }
 
+    /// Reads every layout tensor the checkpoint has (shapes checked), taking it out of `sources`;
+    /// returns the layout tensors it lacks.
+    private static func fill(_ parameters: UnsafeMutableBufferPointer<Float>, layout: ParameterLayout,
+                             from sources: inout Sources, report: inout CheckpointLoadReport) throws -> [TensorSpec] {
         var missing: [TensorSpec] = []
         for spec in layout.tensors {
             var source = sources.removeValue(forKey: spec.name)
@@ -168,20 +186,29 @@ public enum Checkpoint {
             try file.read(key, into: UnsafeMutableBufferPointer(rebasing: parameters[spec.range]))
             report.loaded.append(spec.name)
         }
+        return missing
+    }
 
+    /// A missing encoder tensor is an error; missing pooler and head tensors are initialised as HF does.
+    private static func initializeMissing(_ missing: [TensorSpec], in parameters: UnsafeMutableBufferPointer<Float>,
+                                          layout: ParameterLayout, seed: UInt64, dir: String,
+                                          report: inout CheckpointLoadReport, logger: Logger?) throws {
         let encoderMissing = missing.filter { !$0.mayBeMissing }
         if !encoderMissing.isEmpty {
             let names = encoderMissing.prefix(8).map(\.name).joined(separator: ", ")
             throw CheckpointError(path: dir, reason: "checkpoint lacks \(encoderMissing.count) encoder tensor(s): \(names)\(encoderMissing.count > 8 ? ", ..." : "")")
         }
-        if !missing.isEmpty {
-            var rng = SplitMix64(seed: seed)
-            for spec in missing { initialize(spec, in: parameters, std: Float(layout.config.initializerRange), rng: &rng) }
-            report.initialized = missing.map(\.name)
-            warn("\(dir): checkpoint has no \(missing.map(\.name).joined(separator: ", ")); initialised fresh (seed \(seed))")
-        }
+        guard !missing.isEmpty else { return }
+        var rng = SplitMix64(seed: seed)
+        for spec in missing { initialize(spec, in: parameters, std: Float(layout.config.initializerRange), rng: &rng) }
+        report.initialized = missing.map(\.name)
+        report.warn("\(dir): checkpoint has no \(missing.map(\.name).joined(separator: ", ")); initialised fresh (seed \(seed))", logger)
+    }
 
-        // What is left: tied decoder copies, buffers, and tensors of other architectures.
+    /// What is left after `fill`: buffers (ignored), copies of the tied decoder (ignored, with a warning
+    /// when they differ from what the model ties them to), and tensors of other architectures (unknown).
+    private static func sortLeftovers(_ sources: Sources, parameters: UnsafeMutableBufferPointer<Float>, layout: ParameterLayout,
+                                      report: inout CheckpointLoadReport, logger: Logger?) throws {
         let word = layout.tensor(named: "bert.embeddings.word_embeddings.weight")!
         let outputBias = layout.tensor(named: decoderBias)   // nil without the MLM head
         for (name, (file, key)) in sources.sorted(by: { $0.key < $1.key }) {
@@ -191,23 +218,19 @@ public enum Checkpoint {
                 let tiedTo = name == decoderWeight ? word : outputBias
                 report.ignored.append(key)
                 guard let tensor = file[key], tensor.shape == tiedTo.shape else {
-                    warn("\(file.path): \"\(key)\" has shape \(file[key]!.shape), not \(tiedTo.shape) of \(tiedTo.name) it is tied to; ignored")
+                    report.warn("\(file.path): \"\(key)\" has shape \(file[key]!.shape), not \(tiedTo.shape) of \(tiedTo.name) it is tied to; ignored", logger)
                     continue
                 }
                 let values = try file.floats(key)
                 var maxDifference: Float = 0
                 for (i, v) in values.enumerated() { maxDifference = max(maxDifference, abs(v - parameters[tiedTo.offset + i])) }
                 if maxDifference > 0 {
-                    warn("\(file.path): \"\(key)\" differs from \(tiedTo.name) (max |difference| \(maxDifference)); the model ties them and uses \(tiedTo.name)")
+                    report.warn("\(file.path): \"\(key)\" differs from \(tiedTo.name) (max |difference| \(maxDifference)); the model ties them and uses \(tiedTo.name)", logger)
                 }
             } else {
                 report.unknown.append(key)
             }
         }
-        if !report.unknown.isEmpty {
-            warn("\(dir): ignoring \(report.unknown.count) tensor(s) this model does not have: \(report.unknown.prefix(8).joined(separator: ", "))\(report.unknown.count > 8 ? ", ..." : "")")
-        }
-        return report
     }
 
     // MARK: Names

@@ -82,7 +82,7 @@ public final class InferenceRun {
     /// Runs `task` over every input of `reader` (rank 0's; nil on the other ranks), writing to `sink` on rank 0.
     /// `source` names the input on every rank (errors name it).
     public func run(_ task: InferenceTask, reader: InferenceInputReader?, source: String, total: Int?, sink: RecordSink?) throws {
-        let start = Clock.now
+        let start = DispatchTime.now().uptimeNanoseconds
         task.source = source
         let progress = ProgressMeter(label: task.name, unit: "texts", total: total.map(Double.init), enabled: isRoot)
         let windowSize = settings.batchSize * settings.windowBatches
@@ -103,7 +103,7 @@ public final class InferenceRun {
             progress.update(Double(texts))
         }
         try sink?.finish()
-        seconds = Clock.now - start
+        seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
     }
 
     /// Tokenises and checks a window on rank 0, then orders it by length (longest first, ties by input order).

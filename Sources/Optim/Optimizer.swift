@@ -7,6 +7,7 @@
 
 import BERT
 import Foundation
+import Storage
 
 public protocol Optimizer: AnyObject {
     /// Name written with the saved state ("AdamW", "LAMB"); a resume refuses another optimizer's state.

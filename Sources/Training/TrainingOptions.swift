@@ -70,6 +70,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
 
     public init() {}
 
+    /// The defaults, declared once above: the command line's options take theirs from here (so `--help` shows them).
+    public static let defaults = TrainingOptions()
+
     public func jsonData() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -98,4 +101,17 @@ public struct FineTuningOptions: Codable, Equatable, Sendable {
     public var lowerCase: Bool = true
 
     public init() {}
+
+    public static let defaults = FineTuningOptions()
+}
+
+extension TrainingOptions {
+    /// `bert-pretrain finetune`'s defaults where they differ from pretraining's: run_glue.py's recipe
+    /// (3 epochs, 2e-5, 10% warm-up, seed 42), into "finetune".
+    public static let fineTuningDefaults: TrainingOptions = {
+        var o = TrainingOptions()
+        o.output = "finetune"; o.epochs = 3; o.learningRate = 2e-5; o.warmupProportion = 0.1; o.seed = 42
+        o.fineTuning = FineTuningOptions()
+        return o
+    }()
 }

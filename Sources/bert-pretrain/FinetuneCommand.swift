@@ -27,7 +27,7 @@ struct FinetuneCommand: ParsableCommand {
     var initFrom: String?
 
     @Option(help: "Without --init-from: train from scratch with this preset or config.json (the baseline that shows what pretraining bought).")
-    var config: String = "bert-base"
+    var config: String = TrainingOptions.fineTuningDefaults.config
 
     @Option(help: "vocab.txt. Default: the one in the --init-from directory.")
     var vocab: String?
@@ -48,47 +48,47 @@ struct FinetuneCommand: ParsableCommand {
     var textPairColumn: String?
 
     @Option(help: "Column of the labels.")
-    var labelColumn: String = "label"
+    var labelColumn: String = FineTuningOptions.defaults.labelColumn
 
     @Option(help: "auto (from the training labels), classification or regression.")
-    var task: TaskChoice = .auto
+    var task: TaskChoice = TaskChoice(rawValue: FineTuningOptions.defaults.task) ?? .auto
 
     @Option(help: "Tokens per example, special tokens included; longer inputs are truncated.")
-    var maxSeqLength: Int = 128
+    var maxSeqLength: Int = FineTuningOptions.defaults.maxSeqLength
 
     @Flag(inversion: .prefixedNo, help: "Lower-case the text when the checkpoint has no tokenizer_config.json saying whether to.")
-    var lowerCase = true
+    var lowerCase = FineTuningOptions.defaults.lowerCase
 
     @Option(help: "Output directory (checkpoints, metrics.csv, loss.svg, eval_results.json, predict_results.txt).")
-    var output: String = "finetune"
+    var output: String = TrainingOptions.fineTuningDefaults.output
 
     // MARK: Schedule
     @Option(help: "Passes over the training data.")
-    var epochs: Int = 3
+    var epochs: Int = TrainingOptions.fineTuningDefaults.epochs
 
-    @Option(help: "Examples per rank per micro-batch (default: 32). With --resume: chosen to keep the saved global batch.")
+    @Option(help: "Examples per rank per micro-batch (default: \(TrainingOptions.fineTuningDefaults.batchSize)). With --resume: chosen to keep the saved global batch.")
     var batchSize: Int?
 
-    @Option(help: "Micro-batches accumulated per optimizer step (default: 1).")
+    @Option(help: "Micro-batches accumulated per optimizer step (default: \(TrainingOptions.fineTuningDefaults.accumulationSteps)).")
     var accumulationSteps: Int?
 
     @Option(help: "Peak learning rate (AdamW).")
-    var lr: Double = 2e-5
+    var lr: Double = TrainingOptions.fineTuningDefaults.learningRate
 
     @Option(help: "Fraction of all steps spent in linear warm-up, then linear decay to 0.")
-    var warmupProportion: Double = 0.1
+    var warmupProportion: Double = TrainingOptions.fineTuningDefaults.warmupProportion
 
     @Option(help: "Decoupled weight decay (not on biases and LayerNorm).")
-    var weightDecay: Double = 0.01
+    var weightDecay: Double = TrainingOptions.fineTuningDefaults.weightDecay
 
     @Option(help: "Clip the global gradient norm to this value.")
-    var maxGradNorm: Double = 1.0
+    var maxGradNorm: Double = TrainingOptions.fineTuningDefaults.maxGradNorm
 
     @Option(help: "Dropout before the classifier (default: the config's hidden_dropout_prob).")
     var classifierDropout: Double?
 
     @Option(help: "Seed of the classifier's initialisation, data order and dropout.")
-    var seed: UInt64 = 42
+    var seed: UInt64 = TrainingOptions.fineTuningDefaults.seed
 
     // MARK: Checkpoints, logs, faults
     @OptionGroup var control: RunFlags
@@ -107,13 +107,13 @@ struct FinetuneCommand: ParsableCommand {
     }
 
     var options: TrainingOptions {
-        var o = TrainingOptions()
+        var o = TrainingOptions.fineTuningDefaults
         o.config = config; o.vocab = vocab; o.initFrom = initFrom; o.output = output
         o.epochs = epochs; o.batchSize = batchSize ?? o.batchSize; o.accumulationSteps = accumulationSteps ?? o.accumulationSteps
         o.learningRate = lr; o.warmupProportion = warmupProportion; o.weightDecay = weightDecay; o.maxGradNorm = maxGradNorm
         o.seed = seed
         control.apply(to: &o)
-        var f = FineTuningOptions()
+        var f = FineTuningOptions.defaults
         f.trainFile = trainFile ?? ""; f.validationFile = validationFile; f.testFile = testFile; f.maxSeqLength = maxSeqLength
         f.textColumn = textColumn; f.textPairColumn = textPairColumn; f.labelColumn = labelColumn; f.task = task.rawValue
         f.classifierDropout = classifierDropout; f.lowerCase = lowerCase

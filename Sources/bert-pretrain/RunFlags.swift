@@ -15,13 +15,13 @@ struct RunFlags: ParsableArguments {
     var resumeCheckpoint: String?
 
     @Option(help: "Also write OUTPUT/step-NNNNNNN every this many steps (0 = only at the end of each epoch).")
-    var checkpointEverySteps: Int = TrainingOptions().checkpointEverySteps
+    var checkpointEverySteps: Int = TrainingOptions.defaults.checkpointEverySteps
 
     @Option(help: "Keep only the newest this many checkpoints (0 = keep all).")
-    var keepLast: Int = TrainingOptions().keepLast
+    var keepLast: Int = TrainingOptions.defaults.keepLast
 
     @Option(help: "Write a metrics.csv row every this many steps.")
-    var logEverySteps: Int = TrainingOptions().logEverySteps
+    var logEverySteps: Int = TrainingOptions.defaults.logEverySteps
 
     @OptionGroup var threadFlag: ThreadFlag
 

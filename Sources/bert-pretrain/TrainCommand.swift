@@ -25,7 +25,7 @@ struct TrainCommand: ParsableCommand {
 
     // MARK: Model and data
     @Option(help: "Model: a preset (bert-tiny, bert-mini, bert-small, bert-medium, bert-base, bert-large) or a config.json. With a preset, vocab_size is taken from the vocabulary.")
-    var config: String = "bert-base"
+    var config: String = TrainingOptions.defaults.config
 
     @Option(help: "Directory of training shards (every *training*.hdf5 in it).")
     var data: String?
@@ -37,7 +37,7 @@ struct TrainCommand: ParsableCommand {
     var verifyShards = true
 
     @Option(help: "Output directory (checkpoints, metrics.csv, loss.svg).")
-    var output: String = "run"
+    var output: String = TrainingOptions.defaults.output
 
     @Option(help: "vocab.txt. Default: the vocab.txt beside the shards.")
     var vocab: String?
@@ -47,36 +47,36 @@ struct TrainCommand: ParsableCommand {
 
     // MARK: Schedule
     @Option(help: "Passes over the training data.")
-    var epochs: Int = 1
+    var epochs: Int = TrainingOptions.defaults.epochs
 
     // Optional so that --resume can tell a given value from the default (given: checked against the saved
     // global batch; not given: chosen to keep it). The defaults are in the help.
-    @Option(help: "Sequences per rank per micro-batch (default: 32). With --resume: default the saved one if it keeps the global batch on this many ranks, else the largest smaller one that does.")
+    @Option(help: "Sequences per rank per micro-batch (default: \(TrainingOptions.defaults.batchSize)). With --resume: default the saved one if it keeps the global batch on this many ranks, else the largest smaller one that does.")
     var batchSize: Int?
 
-    @Option(help: "Micro-batches accumulated per optimizer step (default: 1). With --resume: default what keeps the saved global batch.")
+    @Option(help: "Micro-batches accumulated per optimizer step (default: \(TrainingOptions.defaults.accumulationSteps)). With --resume: default what keeps the saved global batch.")
     var accumulationSteps: Int?
 
     @Option(help: "Peak learning rate.")
-    var lr: Double = 1e-4
+    var lr: Double = TrainingOptions.defaults.learningRate
 
     @Option(help: "Fraction of all steps spent in linear warm-up.")
-    var warmupProportion: Double = 0.01
+    var warmupProportion: Double = TrainingOptions.defaults.warmupProportion
 
     @Option(help: "Warm-up steps (overrides --warmup-proportion).")
     var warmupSteps: Int?
 
     @Option(help: "Decay after warm-up: linear, or poly (power 0.5).")
-    var schedule: ScheduleKind = .linear
+    var schedule: ScheduleKind = TrainingOptions.defaults.schedule
 
     @Option(help: "adamw or lamb.")
-    var optimizer: OptimizerKind = .adamw
+    var optimizer: OptimizerKind = TrainingOptions.defaults.optimizer
 
     @Option(help: "Decoupled weight decay (not on biases and LayerNorm).")
-    var weightDecay: Double = 0.01
+    var weightDecay: Double = TrainingOptions.defaults.weightDecay
 
     @Option(help: "Clip the global gradient norm (after the all-reduce) to this value.")
-    var maxGradNorm: Double = 1.0
+    var maxGradNorm: Double = TrainingOptions.defaults.maxGradNorm
 
     @Option(help: "Override the config's hidden_dropout_prob.")
     var hiddenDropout: Double?
@@ -85,25 +85,25 @@ struct TrainCommand: ParsableCommand {
     var attentionDropout: Double?
 
     @Option(help: "Seed of initialisation, data order, dropout and dynamic masking.")
-    var seed: UInt64 = 12345
+    var seed: UInt64 = TrainingOptions.defaults.seed
 
     @Flag(help: "Re-mask every sequence each time it is seen (15%, 80/10/10), seeded per (seed, epoch, instance).")
-    var dynamicMasking = false
+    var dynamicMasking = TrainingOptions.defaults.dynamicMasking
 
     // MARK: Checkpoints, logs, faults and debugging
     @OptionGroup var control: RunFlags
 
     @Option(help: "Stop the run after this many consecutive steps with a non-finite loss or gradient (each is skipped).")
-    var maxNonFiniteSteps: Int = 5
+    var maxNonFiniteSteps: Int = TrainingOptions.defaults.maxNonFiniteSteps
 
     @Flag(help: "Fail at the first non-finite loss or gradient instead of skipping the update.")
-    var failOnNonFinite = false
+    var failOnNonFinite = TrainingOptions.defaults.failOnNonFinite
 
     @Flag(help: "Debug: after every step check that all ranks hold identical parameters.")
-    var checkParameterSync = false
+    var checkParameterSync = TrainingOptions.defaults.checkParameterSync
 
     @Flag(help: "Skip the held-out evaluation at the end of every epoch.")
-    var skipEval = false
+    var skipEval = TrainingOptions.defaults.skipEval
 
 
     func validate() throws {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import XCTest
 @testable import BERT
+import Storage
 
 final class CheckpointTests: XCTestCase {
     /// V = 10, H = 4, 2 layers, 2 heads, I = 6, P = 8.

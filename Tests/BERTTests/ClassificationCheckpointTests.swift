@@ -3,6 +3,7 @@
 @testable import BERT
 import Foundation
 import XCTest
+import Storage
 
 final class ClassificationCheckpointTests: XCTestCase {
     func testSaveWritesHFClassifierConfigAndKeysAndLoadsBack() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import BERT
+import Storage
 
 /// Builds a .safetensors file byte by byte, so tests can also make broken ones.
 /// `header` overrides the generated JSON; `lengthOverride` the 8-byte header length.

@@ -101,11 +101,11 @@ final class InferencePathTests: XCTestCase {
         for i in texts.indices {
             XCTAssertEqual(together[i].count, 3 * 32)
             for c in together[i].indices {
-                XCTAssertEqual(single[i][c], together[i][c], accuracy: 1e-6)
+                XCTAssertEqual(single[i][c], together[i][c], accuracy: 1e-5 * max(abs(together[i][c]), 1))
             }
         }
         for (position, i) in order.enumerated() {
-            for c in together[i].indices { XCTAssertEqual(shuffled[position][c], together[i][c], accuracy: 1e-6) }
+            for c in together[i].indices { XCTAssertEqual(shuffled[position][c], together[i][c], accuracy: 1e-5 * max(abs(together[i][c]), 1)) }
         }
         // Different texts give different vectors (the comparison above is not vacuous).
         XCTAssertNotEqual(together[0], together[1])
@@ -159,7 +159,16 @@ final class InferencePathTests: XCTestCase {
         let passed = try runTask(checkpoint: TestCheckpoints.pretraining, input: dir + "/empty.txt", skipEmpty: true, make: embed)
         XCTAssertEqual(passed.count, 3)
         XCTAssertEqual(passed[1], "null")
-        XCTAssertEqual(passed[0], passed[2])
+        // The same text at two rows of one packed batch: equal up to the BLAS kernels' row blocking (rows at a
+        // block's edge may take another micro-kernel, another summation order), so not byte for byte.
+        let first = try embedding(passed[0]), third = try embedding(passed[2])
+        XCTAssertEqual(first.count, third.count)
+        for (a, b) in zip(first, third) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(abs(b), 1)) }
+    }
+
+    private func embedding(_ line: String) throws -> [Double] {
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        return try XCTUnwrap(object["embedding"] as? [Double], line)
     }
 
     func testNpyHeaderIsNumpyFormatOne() throws {

@@ -2,6 +2,7 @@ import BERT
 import Foundation
 import XCTest
 @testable import Optim
+import Storage
 
 /// |observed − expected| ≤ rtol·|expected| + atol, with both values in the message.
 func assertClose(_ observed: Float, _ expected: Double, rtol: Double = 1e-5, atol: Double = 1e-7, _ what: String,

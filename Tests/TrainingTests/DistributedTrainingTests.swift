@@ -6,6 +6,7 @@ import FoundationXML
 #endif
 import XCTest
 import BERT
+import Storage
 import Training
 
 final class DistributedTrainingTests: XCTestCase {

@@ -6,6 +6,7 @@
 import Foundation
 import Randomness
 import XCTest
+import Storage
 
 final class FineTuningRunTests: XCTestCase {
     /// TinyCorpus's vocabulary and config, and task files whose label depends on which words a text uses.

@@ -11,7 +11,6 @@
 // Float; the writer writes F32 (the format of every checkpoint this project saves).
 
 import Foundation
-import Storage
 #if canImport(Glibc)
 import Glibc
 #endif
