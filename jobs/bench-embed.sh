@@ -13,6 +13,8 @@
 #   THREADS      thread counts to measure                                       default "1 2"
 #   ROUNDS       rounds of the engines per thread count; median shown           default 1
 #   ENGINES      engines in each round, in this order                 default "ours torch onnx onnx-fused"
+#                (an engine name + "-sorted", e.g. torch-sorted: that engine batching longest first,
+#                as sentence-transformers' encode does; the default is input order, as HF pipelines)
 #   LONG         lines of the memory run (each truncated to 512 tokens)         default 64 (0: skip it)
 #   MEM_THREADS  threads of the memory run                                      default 2
 #   MEM_ENGINES  engines of the memory run                                      default "ours torch"
@@ -149,9 +151,13 @@ print(json.dumps({"engine": "ours", "threads": int(sys.argv[2]), "batch": 32, "t
                   "seconds": float(m[2]), "texts_per_s": float(m[3]), "peak_rss_mb": round(rss / 1024, 1), "kind": sys.argv[3]}))
 PY
   else
-    "$PYTHON" "$PEER" --engine "$engine" --checkpoint "$model" --input "$input" --threads "$t" --batch 32 \
+    # ENGINE-sorted: the same engine batching longest first, as sentence-transformers' encode does.
+    local sort=() peer_engine=${engine%-sorted}
+    [ "$peer_engine" != "$engine" ] && sort=(--sort-by-length)
+    "$PYTHON" "$PEER" --engine "$peer_engine" "${sort[@]}" --checkpoint "$model" --input "$input" --threads "$t" --batch 32 \
       --output "$npy" 2> "$log" \
-      | sed "s/}\$/, \"kind\": \"$kind\"}/" >> "$results" || { cat "$log" >&2; die "$engine failed"; }
+      | sed -e "s/\"engine\": \"$peer_engine\"/\"engine\": \"$engine\"/" -e "s/}\$/, \"kind\": \"$kind\"}/" >> "$results" \
+      || { cat "$log" >&2; die "$engine failed"; }
   fi
   tail -1 "$results" >&2
 }
@@ -180,17 +186,19 @@ def pick(engine, t, kind):
     return {"texts_per_s": statistics.median(r["texts_per_s"] for r in rs),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in rs), "tokens": rs[0]["tokens"], "n": len(rs)}
 print()
-print("| engine | threads | texts/s | ours / torch | ours / onnx (dynamo / fused) | peak RSS MB |")
-print("|---|---|---|---|---|---|")
+names = {"ours": "bert-pretrain embed", "torch": "transformers + torch", "torch-sorted": "transformers + torch, sorted by length",
+         "onnx": "ONNX Runtime (dynamo export)", "onnx-sorted": "ONNX Runtime (dynamo export), sorted by length",
+         "onnx-fused": "ONNX Runtime (fused, ORT BERT optimizer)", "onnx-fused-sorted": "ONNX Runtime (fused), sorted by length"}
+print("| engine | threads | texts/s | ours ÷ engine | peak RSS MB |")
+print("|---|---|---|---|---|")
 for t in threads:
-    ours, torch_, onnx, fused = (pick(e, t, "speed") for e in ("ours", "torch", "onnx", "onnx-fused"))
-    ratio = lambda a, b: f'{a["texts_per_s"] / b["texts_per_s"]:.2f}x' if a and b else "–"
-    for name, p in (("bert-pretrain embed", ours), ("transformers + torch", torch_), ("ONNX Runtime (dynamo export)", onnx),
-                    ("ONNX Runtime (fused, ORT BERT optimizer)", fused)):
+    ours = pick("ours", t, "speed")
+    for e, name in names.items():
+        p = pick(e, t, "speed")
         if p is None: continue
-        ro = f"{ratio(ours, onnx)} / {ratio(ours, fused)}" if p is ours else ""
-        print(f'| {name} | {t} | {p["texts_per_s"]:.1f} | {ratio(ours, torch_) if p is ours else ""} | {ro} | {p["peak_rss_mb"]:.0f} |')
-mem = [(e, pick(e, mem_t, "memory")) for e in ("ours", "torch", "onnx", "onnx-fused")]
+        ratio = f'{ours["texts_per_s"] / p["texts_per_s"]:.2f}x' if ours and p is not ours else ""
+        print(f'| {name} | {t} | {p["texts_per_s"]:.1f} | {ratio} | {p["peak_rss_mb"]:.0f} |')
+mem = [(e, pick(e, mem_t, "memory")) for e in names]
 if any(p for _, p in mem):
     print()
     print(f"| memory run, batch 32 × 512 tokens, {mem_t} threads | texts/s | peak RSS MB |")
@@ -209,6 +217,7 @@ def agree(a, b, label):
           f"(relative to max |torch| {rel:.1e})")
 for t in threads:
     agree(f"ours-{t}", f"torch-{t}", f"ours vs torch, {t} thread(s)")
+    agree(f"torch-sorted-{t}", f"torch-{t}", f"torch sorted vs torch, {t} thread(s)")
     agree(f"onnx-{t}", f"torch-{t}", f"onnx vs torch, {t} thread(s)")
     agree(f"onnx-fused-{t}", f"torch-{t}", f"onnx-fused vs torch, {t} thread(s)")
 agree("ours-long", "torch-long", "memory run: ours vs torch")

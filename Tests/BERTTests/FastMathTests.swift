@@ -66,6 +66,10 @@ final class FastMathTests: XCTestCase {
                 XCTAssertEqual(Double(out[i]), value, accuracy: 1e-6 * max(1, abs(value)), "\(activation.name)(\(x))")
                 XCTAssertEqual(Double(grad[i]), slope, accuracy: 2e-6 * max(1, abs(slope)), "\(activation.name)'(\(x))")
             }
+            // In place (the inference path has its own one-pointer loop) gives what the two-buffer call gives.
+            var inPlace = xs
+            inPlace.withUnsafeMutableBufferPointer { geluForward($0.baseAddress!, $0.baseAddress!, count: xs.count, activation: activation) }
+            for i in xs.indices { XCTAssertEqual(inPlace[i], out[i], accuracy: 1e-7 * max(1, abs(out[i])), "in place \(activation.name)(\(xs[i]))") }
         }
     }
 }

@@ -101,11 +101,11 @@ final class InferencePathTests: XCTestCase {
         for i in texts.indices {
             XCTAssertEqual(together[i].count, 3 * 32)
             for c in together[i].indices {
-                XCTAssertEqual(single[i][c], together[i][c], accuracy: 1e-5 * max(abs(together[i][c]), 1))
+                XCTAssertEqual(single[i][c], together[i][c], accuracy: 1e-6 * max(abs(together[i][c]), 1))
             }
         }
         for (position, i) in order.enumerated() {
-            for c in together[i].indices { XCTAssertEqual(shuffled[position][c], together[i][c], accuracy: 1e-5 * max(abs(together[i][c]), 1)) }
+            for c in together[i].indices { XCTAssertEqual(shuffled[position][c], together[i][c], accuracy: 1e-6 * max(abs(together[i][c]), 1)) }
         }
         // Different texts give different vectors (the comparison above is not vacuous).
         XCTAssertNotEqual(together[0], together[1])

@@ -46,6 +46,8 @@ def parse():
     p.add_argument("--engine", choices=["torch", "onnx", "onnx-fused"], default="torch")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads / ORT intra_op_num_threads")
     p.add_argument("--batch", type=int, default=32, help="lines per forward pass, in input order")
+    p.add_argument("--sort-by-length", action="store_true",
+                   help="batch the lines longest first, as sentence-transformers' encode does (output in input order)")
     p.add_argument("--output", help="save the [N, H] float32 embeddings here (np.save)")
     p.add_argument("--onnx-file", help="exported model cache (default: DIR/../onnx/<DIR name>.onnx)")
     p.add_argument("--export-only", action="store_true", help=argparse.SUPPRESS)  # the export child
@@ -188,7 +190,10 @@ def main():
             pooled = (h * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)           # [B, H]
             return pooled.astype(np.float32), int(feed["attention_mask"].sum())
 
-    batches = [texts[i:i + args.batch] for i in range(0, len(texts), args.batch)]
+    order = list(range(len(texts)))
+    if args.sort_by_length:   # SentenceTransformer.encode: argsort of -len(text) (characters), then restore the order
+        order = sorted(order, key=lambda i: -len(texts[i]))
+    batches = [[texts[i] for i in order[k:k + args.batch]] for k in range(0, len(texts), args.batch)]
     embed(batches[0])                                                            # warm-up, not timed
     start = time.perf_counter()
     out, tokens = [], 0
@@ -197,7 +202,8 @@ def main():
         out.append(vectors)
         tokens += n
     seconds = time.perf_counter() - start
-    matrix = np.concatenate(out).astype(np.float32, copy=False)
+    matrix = np.empty((len(texts), out[0].shape[1]), dtype=np.float32)
+    matrix[order] = np.concatenate(out)
     if args.output:
         np.save(args.output, matrix)
     print(json.dumps({
