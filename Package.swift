@@ -36,12 +36,16 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
 
+        // The element-wise math (fast exp/erf/tanh, the GELU loops) in C: its loops are compiled for AVX2 + FMA as
+        // well as the baseline and picked at load time (target_clones), which Swift cannot do.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+
         // MARK: Libraries, one concern each
         .target(name: "Distributed", dependencies: ["CMPI", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Storage", dependencies: ["CCrypto", "CZlib"]),
         // The seeded generators (SplitMix64, xoshiro256**): one home, no dependencies.
         .target(name: "Randomness", swiftSettings: checkedButFast),
-        .target(name: "BERT", dependencies: ["CBLAS", "Storage", "Randomness", .product(name: "Logging", package: "swift-log")],
+        .target(name: "BERT", dependencies: ["CBLAS", "CKernels", "Storage", "Randomness", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: checkedButFast),
         // sqrt without errno (it is never given a negative here) lets the update loops use vector sqrtps:
         // AdamW on bert-base went from scalar sqrtss + sqrtf calls to vectorised (see Sources/Optim/AdamW.swift).
@@ -92,7 +96,7 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "RandomnessTests", dependencies: ["Randomness"]),
-        .testTarget(name: "BERTTests", dependencies: ["BERT", "Randomness", "Storage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "BERTTests", dependencies: ["BERT", "CKernels", "Randomness", "Storage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "BenchmarkTests", dependencies: ["Benchmark", "BERT"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "BERT", "Storage"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], resources: [.copy("Fixtures")]),

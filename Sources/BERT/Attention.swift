@@ -8,6 +8,7 @@
 // Every product is a GEMM on a strided view of qkv (lda = 3H): no per-head copies.
 // maskBias[B, T] is 0 for real keys and −10000 for padded ones (HF's extended attention mask).
 
+import CKernels
 import Randomness
 
 struct AttentionShape {
@@ -79,7 +80,7 @@ func attentionForward(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePoin
 private func softmaxRow(_ row: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count n: Int) {
     for j in 0..<n { row[j] += bias[j] }
     let maxValue = vectorMax(row, count: n)
-    for j in 0..<n { row[j] = fastExp(row[j] - maxValue) }
+    for j in 0..<n { row[j] = bp_fast_exp(row[j] - maxValue) }
     let inverse = 1 / vectorSum(row, count: n)
     for j in 0..<n { row[j] *= inverse }
 }
@@ -156,7 +157,7 @@ func attentionForwardPacked(ctx: UnsafeMutablePointer<Float>, qkv: UnsafePointer
 @inline(__always)
 private func softmaxRow(_ row: UnsafeMutablePointer<Float>, count n: Int) {
     let maxValue = vectorMax(row, count: n)
-    for j in 0..<n { row[j] = fastExp(row[j] - maxValue) }
+    for j in 0..<n { row[j] = bp_fast_exp(row[j] - maxValue) }
     let inverse = 1 / vectorSum(row, count: n)
     for j in 0..<n { row[j] *= inverse }
 }

@@ -4,6 +4,7 @@
 //
 // Legend: N rows, C classes.
 
+import CKernels
 import Foundation
 
 // MARK: Cross-entropy (softmax over classes, per row; HF CrossEntropyLoss)
@@ -18,7 +19,7 @@ func crossEntropyForward(_ logits: UnsafeMutablePointer<Float>, labels: UnsafePo
         let label = Int(labels[r])
         // Correct when the label is the first arg-max (torch.argmax picks the first of ties).
         if row[label] == maxValue && !(0..<label).contains(where: { row[$0] == maxValue }) { correct += 1 }
-        for j in 0..<c { row[j] = fastExp(row[j] - maxValue) }
+        for j in 0..<c { row[j] = bp_fast_exp(row[j] - maxValue) }
         let sum = vectorSum(row, count: c)
         // −log softmax[label] = log Σ e^(z − max) − (z_label − max); row[label] holds e^(z_label − max).
         lossSum += Foundation.log(Double(sum)) - Foundation.log(Double(row[label]))

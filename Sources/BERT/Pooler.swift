@@ -5,11 +5,13 @@
 // (T·H for a padded [B, T, H] batch).
 //   pooled [B, H] = tanh(hidden[b, 0, :]·Wpᵀ + bp)
 
+import CKernels
+
 /// pooled[B, H] = tanh(first token of each sequence · Wᵀ + b).
 func poolerForward(_ pooled: UnsafeMutablePointer<Float>, hidden: UnsafePointer<Float>, rowStride: Int,
                    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, rows: Int, hiddenSize H: Int) {
     linearForward(pooled, hidden, ldx: rowStride, weight: weight, bias: bias, rows: rows, inFeatures: H, outFeatures: H)
-    for i in 0..<(rows * H) { pooled[i] = fastTanh(pooled[i]) }
+    for i in 0..<(rows * H) { pooled[i] = bp_fast_tanh(pooled[i]) }
 }
 
 /// Given dPooled [B, H] (overwritten), accumulates dW, db and adds the first-token gradient into
