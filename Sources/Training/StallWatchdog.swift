@@ -174,11 +174,16 @@ public final class StallWatchdog: @unchecked Sendable {
         _exit(StallWatchdog.exitCode)
     }
 
-    /// The ranks a waiting rank waits for: those behind it, or if none is (all in the same collective), the silent ones.
+    /// The ranks a waiting rank waits for: those behind it, or if none is (all in the same collective), the silent
+    /// ones — those silent for at least 3/4 of the longest silence: a rank that stopped has been silent since the job
+    /// stalled, while a live rank on a crowded node may miss a heartbeat or two (CI saw 2.6 s) and is not to blame.
     static func missing(_ snapshot: RankProgress.Snapshot) -> [RankProgress.Peer] {
         let mine = (snapshot.step, snapshot.phase)
         let behind = snapshot.peers.filter { ($0.step, $0.phase) < mine }
-        return behind.isEmpty ? snapshot.peers.filter { $0.secondsSinceHeard > silentSeconds } : behind
+        guard behind.isEmpty else { return behind }
+        let silent = snapshot.peers.filter { $0.secondsSinceHeard > silentSeconds }
+        let longest = silent.map(\.secondsSinceHeard).max() ?? 0
+        return silent.filter { $0.secondsSinceHeard >= 0.75 * longest }
     }
 
     /// The one line printed when the limit is reached.

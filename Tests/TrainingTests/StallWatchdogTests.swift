@@ -53,6 +53,19 @@ final class StallWatchdogTests: XCTestCase {
         ])
         XCTAssertEqual(StallWatchdog.message(rank: 1, size: 3, seconds: 10, snapshot: s, activity: ""),
                        "error: [rank 1/3] no progress for 10 s at step 8: waiting for rank(s) 2 (last seen at step 8, phase all-reduce of the losses)")
+        // A live rank that missed heartbeats on a crowded node (2.7 s) is not named beside the stopped one (4.4 s);
+        // two ranks silent for long are both named.
+        let late = snapshot(step: 6, .gradientReduce, waiting: true, peers: [
+            Peer(rank: 0, step: 6, phase: TrainingPhase.gradientReduce.rawValue, secondsSinceHeard: 2.7),
+            Peer(rank: 1, step: 6, phase: TrainingPhase.gradientReduce.rawValue, secondsSinceHeard: 4.4),
+        ])
+        XCTAssertEqual(StallWatchdog.missing(late).map(\.rank), [1])
+        let two = snapshot(step: 6, .gradientReduce, waiting: true, peers: [
+            Peer(rank: 0, step: 6, phase: TrainingPhase.gradientReduce.rawValue, secondsSinceHeard: 10),
+            Peer(rank: 1, step: 6, phase: TrainingPhase.gradientReduce.rawValue, secondsSinceHeard: 12),
+            Peer(rank: 3, step: 6, phase: TrainingPhase.gradientReduce.rawValue, secondsSinceHeard: 0.4),
+        ])
+        XCTAssertEqual(StallWatchdog.missing(two).map(\.rank), [0, 1])
         // Nobody behind and nobody silent (yet): no name, and the watchdog waits for the silence to show first.
         let t = snapshot(step: 7, .lossReduce, waiting: true, peers: [
             Peer(rank: 0, step: 7, phase: TrainingPhase.lossReduce.rawValue, secondsSinceHeard: 0.3),
