@@ -167,6 +167,8 @@ public final class StallWatchdog: @unchecked Sendable {
         fflush(stdout)
         fputs(message + "\n", stderr)
         fflush(stderr)
+        // Let mpirun/srun forward the line before MPI_Abort tears the job down (an abort can outrun the pipe).
+        usleep(300_000)
         if progress.requestAbort(code: StallWatchdog.exitCode) {
             // The main thread polls every few milliseconds and calls MPI_Abort; give it a moment.
             usleep(5_000_000)
@@ -174,14 +176,18 @@ public final class StallWatchdog: @unchecked Sendable {
         _exit(StallWatchdog.exitCode)
     }
 
-    /// The ranks a waiting rank waits for: those behind it, or if none is (all in the same collective), the silent
-    /// ones — those silent for at least 3/4 of the longest silence: a rank that stopped has been silent since the job
-    /// stalled, while a live rank on a crowded node may miss a heartbeat or two (CI saw 2.6 s) and is not to blame.
+    /// The ranks a waiting rank waits for. The suspects are the ranks behind it, or if none is (all in the same
+    /// collective), every other rank; of the suspects, the silent ones are named — those silent for at least 3/4 of
+    /// the longest silence: a rank that stopped has been silent since the job stalled, while a rank waiting itself
+    /// heartbeats (a rank behind this one may be waiting for the stopped one too: a non-blocking all-reduce lets
+    /// some ranks finish their part before others), and a live rank on a crowded node may miss a heartbeat or two
+    /// (CI saw 2.6 s). If no rank behind is silent, they are all named.
     static func missing(_ snapshot: RankProgress.Snapshot) -> [RankProgress.Peer] {
         let mine = (snapshot.step, snapshot.phase)
         let behind = snapshot.peers.filter { ($0.step, $0.phase) < mine }
-        guard behind.isEmpty else { return behind }
-        let silent = snapshot.peers.filter { $0.secondsSinceHeard > silentSeconds }
+        let suspects = behind.isEmpty ? snapshot.peers : behind
+        let silent = suspects.filter { $0.secondsSinceHeard > silentSeconds }
+        guard !silent.isEmpty else { return behind }
         let longest = silent.map(\.secondsSinceHeard).max() ?? 0
         return silent.filter { $0.secondsSinceHeard >= 0.75 * longest }
     }

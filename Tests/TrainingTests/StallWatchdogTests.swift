@@ -66,6 +66,19 @@ final class StallWatchdogTests: XCTestCase {
             Peer(rank: 3, step: 6, phase: TrainingPhase.gradientReduce.rawValue, secondsSinceHeard: 0.4),
         ])
         XCTAssertEqual(StallWatchdog.missing(two).map(\.rank), [0, 1])
+        // Rank 2 finished its part of the gradient all-reduce and waits in the next one; rank 0, behind it, still waits
+        // in the gradient all-reduce for rank 1 (and heartbeats): rank 1, behind and silent, is the one named.
+        let ahead = snapshot(step: 5, .lossReduce, waiting: true, peers: [
+            Peer(rank: 0, step: 5, phase: TrainingPhase.gradientReduce.rawValue, secondsSinceHeard: 0.5),
+            Peer(rank: 1, step: 5, phase: TrainingPhase.gradientReduce.rawValue, secondsSinceHeard: 4.4),
+        ])
+        XCTAssertEqual(StallWatchdog.missing(ahead).map(\.rank), [1])
+        // Ranks behind, none silent (each waiting on something else): all of them are named.
+        let waitingBehind = snapshot(step: 5, .lossReduce, waiting: true, peers: [
+            Peer(rank: 0, step: 5, phase: TrainingPhase.gradientReduce.rawValue, secondsSinceHeard: 0.5),
+            Peer(rank: 1, step: 5, phase: TrainingPhase.gradientReduce.rawValue, secondsSinceHeard: 0.9),
+        ])
+        XCTAssertEqual(StallWatchdog.missing(waitingBehind).map(\.rank), [0, 1])
         // Nobody behind and nobody silent (yet): no name, and the watchdog waits for the silence to show first.
         let t = snapshot(step: 7, .lossReduce, waiting: true, peers: [
             Peer(rank: 0, step: 7, phase: TrainingPhase.lossReduce.rawValue, secondsSinceHeard: 0.3),
@@ -133,28 +146,36 @@ final class StallWatchdogTests: XCTestCase {
         let stoppedAt = Date()
         let r = MPI.wait(p, log: out + "-log", timeout: 90, file: file, line: line)
         let took = Date().timeIntervalSince(stoppedAt)
-        XCTAssertNotEqual(r.status, 0, "a stalled job must fail so that it is requeued:\n\(r.stderr)", file: file, line: line)
-        XCTAssertLessThan(took, 60, "ended \(took) s after the stop", file: file, line: line)
-        XCTAssertGreaterThanOrEqual(took, 4, "not before the stall timeout", file: file, line: line)
+        // Every problem is gathered and reported after the job's stderr: a CI log keeps the tail of a failure.
+        var problems: [String] = []
+        if r.status == 0 { problems.append("a stalled job must fail so that it is requeued") }
+        if took >= 60 { problems.append("ended \(took) s after the stop") }
+        // A live rank counts from its own last progress, which may precede the stop by the part of a step the
+        // stopped rank had still to do (on a crowded runner, up to a step or so): allow 0.5 s of that.
+        if took < 3.5 { problems.append("ended \(took) s after the stop, before the stall timeout of 4 s") }
         // (The stopped rank itself, continued by mpirun to be ended, does not count its suspended time as a stall;
         // should it report anyway before it dies, its line would fail the pattern below.)
         let lines = r.stderr.split(separator: "\n").map(String.init).filter { $0.contains("no progress for") }
-        XCTAssertFalse(lines.isEmpty, "no watchdog message:\n\(r.stderr)", file: file, line: line)
+        if lines.isEmpty { problems.append("no watchdog message") }
         let lastRow = try readMetrics(out + "/metrics.csv").compactMap { Int($0["step"] ?? "") }.last ?? -1
         let pattern = try NSRegularExpression(pattern: #"^error: \[rank (\d+)/\#(ranks)\] no progress for \d+ s at step (\d+): "#
                                               + #"waiting for rank\(s\) \#(stopped) \(last seen at step (\d+), phase [^)]+\)$"#)
         for text in lines {
             guard let m = pattern.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) else {
-                XCTFail("the message must name rank \(stopped) alone: \(text)\n\(r.stderr)", file: file, line: line)
+                problems.append("the message must name rank \(stopped) alone: \(text)")
                 continue
             }
             let number = { (i: Int) in Int(text[Range(m.range(at: i), in: text)!])! }
             let (reporter, k, seen) = (number(1), number(2), number(3))
-            XCTAssertNotEqual(reporter, stopped, file: file, line: line)
+            if reporter == stopped { problems.append("the stopped rank reported: \(text)") }
             // Rank 0 writes a metrics row after each step, so it waits in the step after its last row.
-            if reporter == 0 { XCTAssertEqual(k, lastRow + 1, "rank 0's step: \(text)", file: file, line: line) }
-            XCTAssertTrue(seen == k || seen == k - 1, "rank \(stopped) last seen at step \(seen), rank \(reporter) waits in step \(k)",
-                          file: file, line: line)
+            if reporter == 0 && k != lastRow + 1 { problems.append("rank 0 waits in step \(k), its last metrics row is \(lastRow)") }
+            if seen != k && seen != k - 1 {
+                problems.append("rank \(stopped) last seen at step \(seen), rank \(reporter) waits in step \(k)")
+            }
+        }
+        if !problems.isEmpty {
+            XCTFail("stderr of the job:\n\(r.stderr)\n-- problems:\n" + problems.joined(separator: "\n"), file: file, line: line)
         }
         // mpirun ended every rank, the stopped one included (give the kernel a moment to reap it).
         let gone = Date().addingTimeInterval(10)
