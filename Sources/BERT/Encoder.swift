@@ -31,6 +31,8 @@ public final class BertEncoder {
     let gradients: UnsafeMutablePointer<Float>
     /// The run's seed, first component of every dropout mask's key.
     public var dropoutSeed: UInt64 = 0
+    /// Compute real tokens only (the default); false = the rectangular [B·T] path (`--padded`).
+    public var packsSequences = true
 
     // Shape of the last forward.
     public private(set) var batchSize = 0, seqLength = 0
