@@ -1,6 +1,7 @@
 // What `bert-corpus inspect` prints: one shard's text block, the statistics table, and the --json
 // object (through JSONEncoder; keys sorted, a share as {value, ci95_low, ci95_high, count, total},
-// null where a figure needs the vocabulary or a violation has no instance).
+// padding_share and unpadded_speedup as plain numbers, null where a figure needs the vocabulary or
+// a violation has no instance).
 
 import Foundation
 
@@ -31,6 +32,8 @@ extension ShardStatistics {
         var lines = [
             "  instances             \(instances)",
             "  tokens                \(tokens) (mean length \(String(format: "%.1f", meanLength)))",
+            "  padding share         " + String(format: "%.2f %%  (%d of %d positions, instances × T)", 100 * paddingShare, positions - tokens, positions),
+            "  unpadded speed-up     " + String(format: "%.2f×  (perfect unpadding: compute on real tokens only)", unpaddedSpeedup),
             "  at max length         \(atMaxLengthShare)",
             "  short (≤ T/2)         \(shortShare)",
             "  mask rate             \(maskRate)  (predictions / tokens other than [CLS] [SEP])",
@@ -129,12 +132,14 @@ public struct InspectReport: Encodable {
 
     public struct Statistics: Encodable {
         let instances: Int, tokens: Int, meanLength: Double, lengthCounts: [Int]
+        let positions: Int, paddingShare: Double, unpaddedSpeedup: Double
         let atMaxLength: Share, short: Share, maskRate: Share, nspRandom: Share
         let maskedAsMask: Share?, maskedAsRandom: Share?, maskedUnchanged: Share?, unkRate: Share?
 
         enum CodingKeys: String, CodingKey {
-            case instances, tokens, short
+            case instances, tokens, short, positions
             case meanLength = "mean_length", lengthCounts = "length_counts", atMaxLength = "at_max_length"
+            case paddingShare = "padding_share", unpaddedSpeedup = "unpadded_speedup"
             case maskRate = "mask_rate", nspRandom = "nsp_random", maskedAsMask = "masked_as_mask"
             case maskedAsRandom = "masked_as_random", maskedUnchanged = "masked_unchanged", unkRate = "unk_rate"
         }
@@ -144,6 +149,9 @@ public struct InspectReport: Encodable {
             tokens = t.tokens
             meanLength = t.meanLength
             lengthCounts = t.lengthCounts
+            positions = t.positions
+            paddingShare = t.paddingShare
+            unpaddedSpeedup = t.unpaddedSpeedup
             atMaxLength = Share(t.atMaxLengthShare)
             short = Share(t.shortShare)
             maskRate = Share(t.maskRate)
@@ -160,6 +168,9 @@ public struct InspectReport: Encodable {
             try c.encode(tokens, forKey: .tokens)
             try c.encode(meanLength, forKey: .meanLength)
             try c.encode(lengthCounts, forKey: .lengthCounts)
+            try c.encode(positions, forKey: .positions)   // Σ T: instances × max_seq_length per shard
+            try c.encode(paddingShare, forKey: .paddingShare)
+            try c.encode(unpaddedSpeedup, forKey: .unpaddedSpeedup)
             try c.encode(atMaxLength, forKey: .atMaxLength)
             try c.encode(short, forKey: .short)
             try c.encode(maskRate, forKey: .maskRate)

@@ -1,6 +1,9 @@
 // Statistics of valid shard rows, summed over one or more shards (`bert-corpus inspect`).
 //
 //   instances, tokens          rows and real tokens ([CLS]/[SEP] included)
+//   padding share              padded positions / all positions (instances × T): compute spent on [PAD]
+//   unpadded speed-up          all positions / real tokens: what computing on real tokens only would
+//                              gain (the work linear in tokens; attention, quadratic, gains more)
 //   length histogram           instances per real length
 //   at max length              share with length = T (the pair was truncated or filled the target exactly)
 //   short                      share with length ≤ T/2 (Google draws a short target with short_seq_prob;
@@ -17,6 +20,7 @@ import Foundation
 public struct ShardStatistics: Equatable {
     public var instances = 0
     public var tokens = 0
+    public var positions = 0                 // Σ T over instances (shards of different T can be merged)
     public var lengthCounts: [Int] = []      // [T + 1]: instances of each real length
     public var maxSeqLength = 0
     public var atMaxLength = 0
@@ -43,6 +47,7 @@ public struct ShardStatistics: Equatable {
         let count = rows.predictionCount(ofRow: r)
         instances += 1
         tokens += length
+        positions += T
         lengthCounts[length] += 1
         if length == T { atMaxLength += 1 }
         if 2 * length <= T { short += 1 }
@@ -75,6 +80,7 @@ public struct ShardStatistics: Equatable {
         maxSeqLength = max(maxSeqLength, other.maxSeqLength)
         instances += other.instances
         tokens += other.tokens
+        positions += other.positions
         atMaxLength += other.atMaxLength
         short += other.short
         predictions += other.predictions
@@ -101,6 +107,9 @@ public struct ShardStatistics: Equatable {
     // MARK: Shares
 
     public var meanLength: Double { instances == 0 ? 0 : Double(tokens) / Double(instances) }
+    // A plain ratio, no interval: positions of one instance are not independent draws.
+    public var paddingShare: Double { positions == 0 ? 0 : Double(positions - tokens) / Double(positions) }
+    public var unpaddedSpeedup: Double { tokens == 0 ? 1 : Double(positions) / Double(tokens) }
     public var atMaxLengthShare: Proportion { Proportion(atMaxLength, of: instances) }
     public var shortShare: Proportion { Proportion(short, of: instances) }
     public var maskRate: Proportion { Proportion(predictions, of: eligibleTokens) }

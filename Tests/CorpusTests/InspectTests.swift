@@ -59,6 +59,19 @@ final class InspectTests: XCTestCase {
         XCTAssertEqual(s.ordinaryTokens, 10)
         XCTAssertEqual(s.unknownTokens, 0)
         XCTAssertEqual(s.lengthCounts, [0, 0, 0, 0, 0, 1, 1, 0, 1])
+        // Padding: 3 rows × T = 8 = 24 positions, 19 real: 5/24 padded; computing on real tokens only, 24/19 faster.
+        XCTAssertEqual(s.positions, 24)
+        XCTAssertEqual(s.paddingShare, 5.0 / 24, accuracy: 1e-12)
+        XCTAssertEqual(s.unpaddedSpeedup, 24.0 / 19, accuracy: 1e-12)
+        XCTAssertTrue(s.report.contains("  padding share         20.83 %  (5 of 24 positions, instances × T)\n"), s.report)
+        XCTAssertTrue(s.report.contains("  unpadded speed-up     1.26×  (perfect unpadding: compute on real tokens only)\n"), s.report)
+        let json = try JSONSerialization.jsonObject(with: Data(InspectReport([result], total: s).json().utf8)) as? [String: Any]
+        for statistics in [json?["statistics"], (json?["shards"] as? [[String: Any]])?.first?["statistics"]] {
+            let figures = statistics as? [String: Any]
+            XCTAssertEqual(figures?["positions"] as? Int, 24)
+            XCTAssertEqual(figures?["padding_share"] as? Double ?? .nan, 5.0 / 24, accuracy: 1e-12)
+            XCTAssertEqual(figures?["unpadded_speedup"] as? Double ?? .nan, 24.0 / 19, accuracy: 1e-12)
+        }
         XCTAssertEqual(result.shown, [
             "instance 0: 8 tokens, NSP 0 (B follows A), 1 predictions\n  [CLS] the cat {[MASK]|sat} [SEP] on mat [SEP]\n  text: [CLS] the cat sat [SEP] on mat [SEP]",
             "instance 1: 6 tokens, NSP 1 (B random), 2 predictions\n  [CLS] {dog|dog} [SEP] ran {[MASK]|fast} [SEP]\n  text: [CLS] dog [SEP] ran fast [SEP]",
@@ -67,6 +80,38 @@ final class InspectTests: XCTestCase {
         let bare = ShardInspector.inspect(path: shardFixture("h5py-int64-noattrs.hdf5"), vocabulary: nil, show: 0)
         XCTAssertTrue(bare.isValid && bare.inferredSpecialIds)
         XCTAssertNil(bare.statistics.maskTokenShare)
+    }
+
+    /// Shards of different T summed: padding counts each instance at its own shard's T, not the largest.
+    func testPaddingShareOverShardsOfDifferentLength() throws {
+        let dir = try makeTemporaryFolder(self)
+        let base = try fixtureRows()
+        // The same three rows (lengths 8, 6, 5) padded to T = 12: 36 positions, 19 real.
+        var wide = ShardRows(count: base.count, maxSeqLength: 12, maxPredictions: base.maxPredictions)
+        for r in 0..<base.count {
+            for t in 0..<base.maxSeqLength {
+                wide.inputIds[r * 12 + t] = base.inputIds[r * 8 + t]
+                wide.inputMask[r * 12 + t] = base.inputMask[r * 8 + t]
+                wide.segmentIds[r * 12 + t] = base.segmentIds[r * 8 + t]
+            }
+        }
+        wide.maskedPositions = base.maskedPositions
+        wide.maskedIds = base.maskedIds
+        wide.nextSentenceLabels = base.nextSentenceLabels
+        try writeRawShard(wide, to: dir + "/wide.hdf5")
+        let inspection = ShardInspector.inspect(path: dir + "/wide.hdf5", vocabulary: fixtureVocabulary, show: 0)
+        XCTAssertTrue(inspection.isValid, "\(inspection.firstViolations)")
+        XCTAssertEqual(inspection.statistics.paddingShare, 17.0 / 36, accuracy: 1e-12)
+        var total = ShardInspector.inspect(path: shardFixture("h5py-int64-noattrs.hdf5"), vocabulary: fixtureVocabulary, show: 0).statistics
+        total.merge(inspection.statistics)
+        // 24 + 36 = 60 positions (not 6 instances × max T 12 = 72), 38 real.
+        XCTAssertEqual([total.maxSeqLength, total.instances, total.tokens, total.positions], [12, 6, 38, 60])
+        XCTAssertEqual(total.paddingShare, 22.0 / 60, accuracy: 1e-12)
+        XCTAssertEqual(total.unpaddedSpeedup, 60.0 / 38, accuracy: 1e-12)
+        XCTAssertTrue(total.report.contains("padding share         36.67 %  (22 of 60 positions, instances × T)"), total.report)
+        XCTAssertTrue(total.report.contains("unpadded speed-up     1.58×"), total.report)
+        // Nothing inspected: no padding, no speed-up.
+        XCTAssertEqual([ShardStatistics().paddingShare, ShardStatistics().unpaddedSpeedup], [0, 1])
     }
 
     func testWilsonIntervalAgainstPublishedValues() {
