@@ -28,11 +28,18 @@ final class InspectCommandTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stdout.contains("[CLS] the cat {[MASK]|sat} [SEP] on mat [SEP]"), run.stdout)
         XCTAssertTrue(run.stdout.contains("masked as [MASK]      60.00 %"), run.stdout)
+        // Lengths 8, 6, 5 at T = 8: 5 of 24 positions padded, 24/19 = 1.26× from computing on real tokens only.
+        XCTAssertTrue(run.stdout.contains("padding share         20.83 %  (5 of 24 positions, instances × T)"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("unpadded speed-up     1.26×  (perfect unpadding: compute on real tokens only)"), run.stdout)
         let json = try runBertCorpus(["inspect", shardFixture("h5py-int64-noattrs.hdf5"), "--json", "--show", "0"])
         XCTAssertEqual(json.status, 0, json.stderr)
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         XCTAssertEqual(object?["valid"] as? Bool, true)
-        XCTAssertEqual((object?["statistics"] as? [String: Any])?["tokens"] as? Int, 19)
+        let statistics = object?["statistics"] as? [String: Any]
+        XCTAssertEqual(statistics?["tokens"] as? Int, 19)
+        XCTAssertEqual(statistics?["positions"] as? Int, 24)
+        XCTAssertEqual(statistics?["padding_share"] as? Double ?? .nan, 5.0 / 24, accuracy: 1e-12)
+        XCTAssertEqual(statistics?["unpadded_speedup"] as? Double ?? .nan, 24.0 / 19, accuracy: 1e-12)
     }
 
     func testInvalidShardExitsNonZeroNamingFileAndRule() throws {
