@@ -2,9 +2,10 @@
 // buffer and one flat gradient buffer (layout: ParameterLayout).
 //
 // Legend: B batch, T sequence, H hidden, V vocab, M masked tokens of the batch (≤ B·P).
-//   pooled      [B, H]  tanh(hidden[:, 0]·Wpᵀ + bp)              (BertPooler)
+//   first       [B, H]  each sequence's first row ([CLS]) of the encoder's hidden states
+//   pooled      [B, H]  tanh(first·Wpᵀ + bp)                       (BertPooler)
 //   nspLogits   [B, 2]  pooled·Wnᵀ + bn → softmax (kept)          (cls.seq_relationship)
-//   mlmRows     [M]     flat row b·T + position of each labelled slot, in slot order
+//   mlmRows     [M]     encoder row of each labelled slot's position, in slot order
 //   mlmIn       [M, H]  hidden rows at the masked positions (gathered: the MLM head runs only there)
 //   mlmPre      [M, H]  mlmIn·Wtᵀ + bt;  mlmAct = gelu(mlmPre)   (transform dense + act)
 //   mlmOut      [M, H]  LayerNorm(mlmAct)
@@ -58,13 +59,13 @@ public final class BertForPreTraining {
     let pooler: PoolerOffsets
 
     // Head activations of the last forward.
-    private var batchSize = 0, seqLength = 0, maskedCount = 0
+    private var batchSize = 0, maskedCount = 0
     private let mlmRows: UnsafeMutableBufferPointer<Int32>
     private let mlmLabels: UnsafeMutableBufferPointer<Int32>
     private let nspLabels: UnsafeMutableBufferPointer<Int32>
-    private let pooled, nspLogits, mlmIn, mlmPre, mlmAct, mlmOut, mlmMean, mlmRstd, mlmLogits: UnsafeMutableBufferPointer<Float>
+    private let first, pooled, nspLogits, mlmIn, mlmPre, mlmAct, mlmOut, mlmMean, mlmRstd, mlmLogits: UnsafeMutableBufferPointer<Float>
     // Backward scratch.
-    private let dHidden, dPooled, dMlmA, dMlmB: UnsafeMutableBufferPointer<Float>
+    private let dHidden, dFirst, dPooled, dMlmA, dMlmB: UnsafeMutableBufferPointer<Float>
     private let arena = Arena()
 
     /// Bytes of parameters + gradients, and of activations + scratch (encoder and heads).
@@ -98,6 +99,7 @@ public final class BertForPreTraining {
         mlmRows = a.allocate(Int32.self, count: M)
         mlmLabels = a.allocate(Int32.self, count: M)
         nspLabels = a.allocate(Int32.self, count: maxBatch)
+        first = a.allocate(Float.self, count: maxBatch * H)
         pooled = a.allocate(Float.self, count: maxBatch * H)
         nspLogits = a.allocate(Float.self, count: maxBatch * 2)
         mlmIn = a.allocate(Float.self, count: M * H)
@@ -108,6 +110,7 @@ public final class BertForPreTraining {
         mlmRstd = a.allocate(Float.self, count: M)
         mlmLogits = a.allocate(Float.self, count: M * V)
         dHidden = a.allocate(Float.self, count: maxBatch * maxSeqLength * H)
+        dFirst = a.allocate(Float.self, count: maxBatch * H)
         dPooled = a.allocate(Float.self, count: maxBatch * H)
         dMlmA = a.allocate(Float.self, count: M * H)
         dMlmB = a.allocate(Float.self, count: M * H)
@@ -134,8 +137,10 @@ public final class BertForPreTraining {
         if P > maxPredictions { throw BertInputError.tooManyPredictions(predictions: P, capacity: maxPredictions) }
         try encoder.validate(inputIds: batch.inputIds.baseAddress!, segmentIds: batch.segmentIds.baseAddress!,
                              inputMask: batch.inputMask.baseAddress!, batchSize: B, seqLength: T)
-        // Labelled slots, in slot order.
-        var m = 0
+        // Labelled slots, in slot order (their rows are set after the encoder placed the sequences). A labelled
+        // position in the padding (no shard has one; a hand-made batch may) keeps the batch rectangular.
+        var m = 0, labelsOnRealTokens = true
+        let mask = batch.inputMask.baseAddress!
         for b in 0..<B {
             let nsp = batch.nextSentenceLabels[b]
             if nsp != 0 && nsp != 1 { throw BertInputError.nextSentenceLabelInvalid(sequence: b, label: nsp) }
@@ -149,24 +154,28 @@ public final class BertForPreTraining {
                 }
                 mlmRows[m] = Int32(b * T) + position
                 mlmLabels[m] = label
+                labelsOnRealTokens = labelsOnRealTokens && mask[b * T + Int(position)] == 1
                 m += 1
             }
             nspLabels[b] = nsp
         }
         batchSize = B
-        seqLength = T
         maskedCount = m
 
         try encoder.forward(inputIds: batch.inputIds.baseAddress!, segmentIds: batch.segmentIds.baseAddress!,
                             inputMask: batch.inputMask.baseAddress!, batchSize: B, seqLength: T, training: training,
-                            instances: batch.instances.baseAddress!, step: batch.step)
+                            instances: batch.instances.baseAddress!, step: batch.step, pack: labelsOnRealTokens)
+        for r in 0..<m {
+            let (b, position) = (Int(mlmRows[r]) / T, Int(mlmRows[r]) % T)
+            mlmRows[r] = Int32(encoder.row(sequence: b, position: position)!)
+        }
         let hiddenStates = encoder.hiddenStates
         let p = parameters.baseAddress!, h = heads
         var loss = PretrainingLoss()
 
-        // Pooler on position 0 of each sequence (row stride T·H), then NSP.
-        poolerForward(pooled.baseAddress!, hidden: hiddenStates, rowStride: T * H, weight: p + pooler.weight,
-                      bias: p + pooler.bias, rows: B, hiddenSize: H)
+        // Pooler on position 0 of each sequence, then NSP.
+        poolerForward(pooled.baseAddress!, first: first.baseAddress!, hidden: hiddenStates, rows: encoder.rows,
+                      weight: p + pooler.weight, bias: p + pooler.bias, hiddenSize: H)
         linearForward(nspLogits.baseAddress!, pooled.baseAddress!, weight: p + h.nspWeight, bias: p + h.nspBias,
                       rows: B, inFeatures: H, outFeatures: 2)
         crossEntropyForward(nspLogits.baseAddress!, labels: nspLabels.baseAddress!, rows: B, classes: 2,
@@ -202,20 +211,19 @@ public final class BertForPreTraining {
     /// `gradientsReady` receives each contiguous range of `gradients` once it is final: the
     /// heads, then layers L−1 … 0, then the embeddings (whose word table the tied decoder also feeds).
     public func backward(mlmScale: Float, nspScale: Float, gradientsReady: ((Range<Int>) -> Void)?) {
-        let B = batchSize, T = seqLength, m = maskedCount
+        let B = batchSize, m = maskedCount
         let H = config.hiddenSize, V = config.vocabSize
         let p = parameters.baseAddress!, g = gradients.baseAddress!, h = heads
-        let hiddenStates = encoder.hiddenStates
         let dh = dHidden.baseAddress!
-        dh.update(repeating: 0, count: B * T * H)
+        dh.update(repeating: 0, count: encoder.rows.count * H)
 
-        // NSP and pooler: gradient lands on position 0 of each sequence (row stride T·H).
+        // NSP and pooler: gradient lands on position 0 of each sequence.
         crossEntropyBackward(nspLogits.baseAddress!, labels: nspLabels.baseAddress!, rows: B, classes: 2, scale: nspScale)
         linearBackward(dx: dPooled.baseAddress!, dWeight: g + h.nspWeight, dBias: g + h.nspBias, dOut: nspLogits.baseAddress!,
                        x: pooled.baseAddress!, weight: p + h.nspWeight, rows: B, inFeatures: H, outFeatures: 2)
-        poolerBackward(dHidden: dh, rowStride: T * H, dWeight: g + pooler.weight, dBias: g + pooler.bias,
-                       dPooled: dPooled.baseAddress!, pooled: pooled.baseAddress!, hidden: hiddenStates,
-                       weight: p + pooler.weight, rows: B, hiddenSize: H)
+        poolerBackward(dHidden: dh, dFirst: dFirst.baseAddress!, rows: encoder.rows, dWeight: g + pooler.weight,
+                       dBias: g + pooler.bias, dPooled: dPooled.baseAddress!, pooled: pooled.baseAddress!,
+                       first: first.baseAddress!, weight: p + pooler.weight, hiddenSize: H)
 
         if m > 0 {
             let dA = dMlmA.baseAddress!, dB = dMlmB.baseAddress!

@@ -1,14 +1,15 @@
 // Embeddings: word + position + token type, summed per token (the LayerNorm and dropout
 // that follow are applied by the encoder with the shared LayerNorm/dropout functions).
-// Legend: B batch, T sequence, H hidden.
+// Legend: N rows (SequenceRows), H hidden. Position t of sequence b is row rows.start(b) + t.
 
-/// out[B·T, H] = word[id] + position[t] + tokenType[segment]. Ids were range-checked.
+/// out[N, H] = word[id] + position[t] + tokenType[segment]. Ids were range-checked.
 func embeddingSumForward(_ out: UnsafeMutablePointer<Float>, inputIds: UnsafePointer<Int32>, segmentIds: UnsafePointer<Int32>,
                          word: UnsafePointer<Float>, position: UnsafePointer<Float>, tokenType: UnsafePointer<Float>,
-                         batch: Int, seq: Int, hidden H: Int) {
-    for b in 0..<batch {
-        for t in 0..<seq {
-            let i = b * seq + t
+                         rows: SequenceRows, hidden H: Int) {
+    for b in 0..<rows.sequences {
+        let start = rows.start(b)
+        for t in 0..<rows.length(b) {
+            let i = start + t
             let w = word + Int(inputIds[i]) * H, p = position + t * H, s = tokenType + Int(segmentIds[i]) * H
             let o = out + i * H
             for c in 0..<H { o[c] = w[c] + p[c] + s[c] }
@@ -16,16 +17,17 @@ func embeddingSumForward(_ out: UnsafeMutablePointer<Float>, inputIds: UnsafePoi
     }
 }
 
-/// Scatters dOut[B·T, H] into the three tables' gradients. As PyTorch's
+/// Scatters dOut[N, H] into the three tables' gradients. As PyTorch's
 /// `nn.Embedding(padding_idx=pad_token_id)` in HF BertEmbeddings, the [PAD] row of the word
 /// table gets no gradient from the lookup (the tied MLM decoder still updates it).
 func embeddingSumBackward(dWord: UnsafeMutablePointer<Float>, dPosition: UnsafeMutablePointer<Float>,
                           dTokenType: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
                           inputIds: UnsafePointer<Int32>, segmentIds: UnsafePointer<Int32>,
-                          batch: Int, seq: Int, hidden H: Int, padTokenId: Int32) {
-    for b in 0..<batch {
-        for t in 0..<seq {
-            let i = b * seq + t
+                          rows: SequenceRows, hidden H: Int, padTokenId: Int32) {
+    for b in 0..<rows.sequences {
+        let start = rows.start(b)
+        for t in 0..<rows.length(b) {
+            let i = start + t
             let d = dOut + i * H
             let p = dPosition + t * H, s = dTokenType + Int(segmentIds[i]) * H
             for c in 0..<H { p[c] += d[c]; s[c] += d[c] }

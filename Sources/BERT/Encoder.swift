@@ -1,21 +1,28 @@
-// BertEncoder: embeddings + transformer layers, giving hidden states [B, T, H]. Reusable
-// under any head (pretraining now, sequence classification next): a head reads
-// `hiddenStates` after `forward`, and hands `backward` the gradient of its loss there.
+// BertEncoder: embeddings + transformer layers, giving hidden states [N, H]. Reusable
+// under any head (pretraining, sequence classification): a head reads `hiddenStates` after
+// `forward` at the rows `rows` names, and hands `backward` the gradient of its loss there.
 //
-// Legend: B batch, T sequence, H hidden, I intermediate, A heads, D = H/A, L layers.
-// Every activation is allocated once for (maxBatch, maxSeqLength); a step only writes.
-// What one layer keeps for backward (per token: 8H + I floats, 2H bytes; plus A·T² floats
-// and bytes of attention probabilities and their dropout mask):
-//   input   [B·T, H]    previous layer's output (hidden[l])
-//   qkv     [B·T, 3H]   fused projection
-//   probs   [B, A, T, T], attnKeep bytes
-//   ctx     [B·T, H]    attention context
-//   attnKeep/outKeep bytes [B·T, H]: dropout masks after the two dense outputs
-//   ln1In   [B·T, H]    residual sum before the attention LayerNorm, ln1Mean/ln1Rstd [B·T]
-//   ln1Out  [B·T, H]
-//   ffnPre  [B·T, I]    intermediate pre-activation (GELU output is recomputed in backward)
-//   ln2In   [B·T, H], ln2Mean/ln2Rstd [B·T]; the LayerNorm output is hidden[l+1]
-// Dropout masks are keyed per sequence by (seed, step, instance) and then (layer, site): see Dropout.swift.
+// Unpadded by default: the inputs arrive as padded [B, T] arrays (as the shards hold them), and
+// forward gathers each sequence's real tokens into N = Σ lengths rows (SequenceRows), so every
+// product, LayerNorm, GELU and dropout runs on real tokens only and attention per sequence at its
+// own length. Padded positions never influenced a real one (their keys are masked, no head reads
+// them), so results equal the rectangular path's (`packsSequences` false) up to summation order.
+//
+// Legend: N rows (≤ B·T), B batch, T sequence, H hidden, I intermediate, A heads, D = H/A, L layers.
+// Every activation is allocated once for N = maxBatch·maxSeqLength; a step only writes.
+// What one layer keeps for backward (per row: 8H + I floats, 2H bytes; plus A·len² floats
+// and bytes per sequence of attention probabilities and their dropout mask):
+//   input   [N, H]    previous layer's output (hidden[l])
+//   qkv     [N, 3H]   fused projection
+//   probs   [A, len, len] per sequence, probsKeep bytes
+//   ctx     [N, H]    attention context
+//   attnKeep/outKeep bytes [N, H]: dropout masks after the two dense outputs
+//   ln1In   [N, H]    residual sum before the attention LayerNorm, ln1Mean/ln1Rstd [N]
+//   ln1Out  [N, H]
+//   ffnPre  [N, I]    intermediate pre-activation (GELU output is recomputed in backward)
+//   ln2In   [N, H], ln2Mean/ln2Rstd [N]; the LayerNorm output is hidden[l+1]
+// Dropout masks are keyed per sequence by (seed, step, instance) and then (layer, site), each a stream
+// over the sequence's rows (Dropout.swift): a packed sequence draws exactly its padded twin's masks.
 
 /// The pad token id of every BERT vocabulary we read (HF `pad_token_id`, written as 0 in config.json).
 import Randomness
@@ -34,15 +41,16 @@ public final class BertEncoder {
     /// Compute real tokens only (the default); false = the rectangular [B·T] path (`--padded`).
     public var packsSequences = true
 
-    // Shape of the last forward.
+    // Shape of the last forward: B and the padded T of its inputs, and where each sequence's rows are.
     public private(set) var batchSize = 0, seqLength = 0
+    public let rows: SequenceRows
     private var training = false
     private var hiddenDrop: Float = 0, attentionDrop: Float = 0
 
-    // Inputs of the last forward (copied: backward needs the ids for the embedding scatter).
-    private let inputIds: UnsafeMutableBufferPointer<Int32>     // [B·T]
-    private let segmentIds: UnsafeMutableBufferPointer<Int32>   // [B·T]
-    private let maskBias: UnsafeMutableBufferPointer<Float>     // [B·T] 0 or −10000
+    // Inputs of the last forward, at the rows (backward needs the ids for the embedding scatter).
+    private let inputIds: UnsafeMutableBufferPointer<Int32>     // [N]
+    private let segmentIds: UnsafeMutableBufferPointer<Int32>   // [N]
+    private let maskBias: UnsafeMutableBufferPointer<Float>     // [B·T] 0 or −10000 (rectangular layout only)
     private let sequenceKeys: UnsafeMutableBufferPointer<RandomKey> // [B] dropout key of each sequence
 
     // Embeddings.
@@ -85,6 +93,7 @@ public final class BertEncoder {
         segmentIds = a.allocate(Int32.self, count: N)
         maskBias = a.allocate(Float.self, count: N)
         sequenceKeys = a.allocate(RandomKey.self, count: maxBatch)
+        rows = SequenceRows(capacity: maxBatch)
         embSum = a.allocate(Float.self, count: N * H)
         embMean = a.allocate(Float.self, count: N)
         embRstd = a.allocate(Float.self, count: N)
@@ -113,8 +122,13 @@ public final class BertEncoder {
         activationBytes = a.bytes
     }
 
-    /// The last layer's output [B·T, H] of the last forward.
+    /// The last layer's output [N, H] of the last forward: position t of sequence b is row `row(b, t)`.
     public var hiddenStates: UnsafeMutablePointer<Float> { hidden[config.numHiddenLayers].baseAddress! }
+
+    /// The row of position t of sequence b in the last forward, nil for a padded position that was not computed.
+    public func row(sequence b: Int, position t: Int) -> Int? {
+        t >= 0 && t < rows.length(b) ? rows.start(b) + t : nil
+    }
 
     private var eps: Float { Float(config.layerNormEps) }
 
@@ -142,29 +156,42 @@ public final class BertEncoder {
         }
     }
 
-    /// Runs embeddings and every layer; result in `hiddenStates`. Inputs are [B, T] row-major.
+    /// Runs embeddings and every layer; result in `hiddenStates` at `rows`. Inputs are [B, T] row-major.
+    /// Packs the real tokens when `packsSequences` and `pack` (a head that reads a padded position passes
+    /// false) and every row's padding is a suffix; else computes the rectangle.
     /// With dropout (`training`), sequence b's masks are keyed by (dropoutSeed, `step`, `instances[b]`):
     /// give each sequence its global instance number (nil: its row number) and the optimizer step.
     public func forward(inputIds ids: UnsafePointer<Int32>, segmentIds segs: UnsafePointer<Int32>,
                         inputMask mask: UnsafePointer<Int32>, batchSize B: Int, seqLength T: Int, training: Bool,
-                        instances: UnsafePointer<Int>? = nil, step: Int = 0) throws {
+                        instances: UnsafePointer<Int>? = nil, step: Int = 0, pack: Bool = true) throws {
         try validate(inputIds: ids, segmentIds: segs, inputMask: mask, batchSize: B, seqLength: T)
         batchSize = B
         seqLength = T
         self.training = training
         hiddenDrop = training ? Float(config.hiddenDropoutProb) : 0
         attentionDrop = training ? Float(config.attentionProbsDropoutProb) : 0
-        let N = B * T, H = config.hiddenSize, I = config.intermediateSize
-        inputIds.baseAddress!.update(from: ids, count: N)
-        segmentIds.baseAddress!.update(from: segs, count: N)
-        for i in 0..<N { maskBias[i] = mask[i] == 1 ? 0 : -10000 }
+        let H = config.hiddenSize, I = config.intermediateSize
+        if packsSequences && pack && SequenceRows.paddingIsSuffix(mask, sequences: B, length: T) {
+            rows.pack(sequences: B) { b in SequenceRows.realLength(mask + b * T, length: T) }
+            for b in 0..<B {
+                let n = rows.length(b), at = rows.start(b)
+                (inputIds.baseAddress! + at).update(from: ids + b * T, count: n)
+                (segmentIds.baseAddress! + at).update(from: segs + b * T, count: n)
+            }
+        } else {
+            inputIds.baseAddress!.update(from: ids, count: B * T)
+            segmentIds.baseAddress!.update(from: segs, count: B * T)
+            for i in 0..<(B * T) { maskBias[i] = mask[i] == 1 ? 0 : -10000 }
+            rows.rectangle(sequences: B, length: T, maskBias: maskBias.baseAddress!)
+        }
+        let N = rows.count
         if hiddenDrop > 0 || attentionDrop > 0 {
             for b in 0..<B { sequenceKeys[b] = DropoutSite.sequenceKey(seed: dropoutSeed, step: step, instance: instances?[b] ?? b) }
         }
 
         let p = parameters, e = layout.embeddings
-        embeddingSumForward(embSum.baseAddress!, inputIds: ids, segmentIds: segs, word: p + e.word, position: p + e.position,
-                            tokenType: p + e.tokenType, batch: B, seq: T, hidden: H)
+        embeddingSumForward(embSum.baseAddress!, inputIds: inputIds.baseAddress!, segmentIds: segmentIds.baseAddress!,
+                            word: p + e.word, position: p + e.position, tokenType: p + e.tokenType, rows: rows, hidden: H)
         let h0 = hidden[0].baseAddress!
         layerNormForward(h0, mean: embMean.baseAddress!, rstd: embRstd.baseAddress!, embSum.baseAddress!,
                          gamma: p + e.lnGamma, beta: p + e.lnBeta, rows: N, channels: H, eps: eps)
@@ -173,7 +200,7 @@ public final class BertEncoder {
             dropoutApply(h0, mask: embKeep.baseAddress!, count: N * H, dropProbability: hiddenDrop)
         }
 
-        let shape = AttentionShape(batch: B, seq: T, heads: config.numAttentionHeads, headSize: config.headSize)
+        let shape = AttentionShape(heads: config.numAttentionHeads, headSize: config.headSize)
         for (l, w) in layout.layers.enumerated() {
             let act = layers[l], x = hidden[l].baseAddress!, out = hidden[l + 1].baseAddress!
             let tmp = dTmp.baseAddress!   // forward scratch [N, H] for the dense outputs
@@ -181,7 +208,7 @@ public final class BertEncoder {
             linearForward(act.qkv.baseAddress!, x, weight: p + w.qkvWeight, bias: p + w.qkvBias,
                           rows: N, inFeatures: H, outFeatures: 3 * H)
             attentionForward(ctx: act.ctx.baseAddress!, probs: act.probs.baseAddress!, keep: act.probsKeep.baseAddress!,
-                             qkv: act.qkv.baseAddress!, maskBias: maskBias.baseAddress!, shape: shape,
+                             qkv: act.qkv.baseAddress!, rows: rows, shape: shape,
                              dropProbability: attentionDrop, sequenceKeys: sequenceKeys.baseAddress!, layer: l,
                              scratch: attnScratch)
             linearForward(tmp, act.ctx.baseAddress!, weight: p + w.attnOutWeight, bias: p + w.attnOutBias,
@@ -206,11 +233,12 @@ public final class BertEncoder {
         }
     }
 
-    /// Draws every sequence's [T, H] hidden-dropout mask of `site` in `layer` into keep [B·T, H].
+    /// Draws every sequence's [len, H] hidden-dropout mask of `site` in `layer` into keep [N, H].
     private func fillHiddenMasks(_ keep: UnsafeMutablePointer<UInt8>, site: DropoutSite, layer: Int) {
-        let block = seqLength * config.hiddenSize
-        for b in 0..<batchSize {
-            site.fillRowMask(keep + b * block, sequence: sequenceKeys[b], layer: layer, count: block, dropProbability: hiddenDrop)
+        let H = config.hiddenSize
+        for b in 0..<rows.sequences {
+            site.fillRowMask(keep + rows.start(b) * H, sequence: sequenceKeys[b], layer: layer, count: rows.length(b) * H,
+                             dropProbability: hiddenDrop)
         }
     }
 
@@ -227,13 +255,13 @@ public final class BertEncoder {
         }
     }
 
-    /// Backpropagates `dHidden` [B·T, H] (gradient of the loss at `hiddenStates`; consumed as
+    /// Backpropagates `dHidden` [N, H] (gradient of the loss at `hiddenStates`; consumed as
     /// scratch) through every layer and the embeddings, accumulating into the gradients.
     /// `gradientsReady` gets each layer's range (L−1 … 0), then the embeddings' range.
     public func backward(dHidden: UnsafeMutablePointer<Float>, gradientsReady: ((Range<Int>) -> Void)?) {
-        let B = batchSize, T = seqLength, N = B * T, H = config.hiddenSize, I = config.intermediateSize
+        let N = rows.count, H = config.hiddenSize, I = config.intermediateSize
         let p = parameters, g = gradients
-        let shape = AttentionShape(batch: B, seq: T, heads: config.numAttentionHeads, headSize: config.headSize)
+        let shape = AttentionShape(heads: config.numAttentionHeads, headSize: config.headSize)
         var dOut = dHidden                  // gradient at the current layer's output
         var dIn = dA.baseAddress!           // gradient at its input, written by this layer
         let tmp = dTmp.baseAddress!, dl1 = dLn1Out.baseAddress!
@@ -267,7 +295,7 @@ public final class BertEncoder {
             linearBackward(dx: dl1, dWeight: g + w.attnOutWeight, dBias: g + w.attnOutBias, dOut: tmp,
                            x: act.ctx.baseAddress!, weight: p + w.attnOutWeight, rows: N, inFeatures: H, outFeatures: H)
             attentionBackward(dqkv: dQkv.baseAddress!, dctx: dl1, qkv: act.qkv.baseAddress!, probs: act.probs.baseAddress!,
-                              keep: act.probsKeep.baseAddress!, shape: shape, dropProbability: attentionDrop,
+                              keep: act.probsKeep.baseAddress!, rows: rows, shape: shape, dropProbability: attentionDrop,
                               scratch: attnScratch)
             linearBackward(dx: dIn, accumulate: true, dWeight: g + w.qkvWeight, dBias: g + w.qkvBias, dOut: dQkv.baseAddress!,
                            x: x, weight: p + w.qkvWeight, rows: N, inFeatures: H, outFeatures: 3 * H)
@@ -284,7 +312,7 @@ public final class BertEncoder {
                           mean: embMean.baseAddress!, rstd: embRstd.baseAddress!, gamma: p + e.lnGamma, rows: N, channels: H)
         embeddingSumBackward(dWord: g + e.word, dPosition: g + e.position, dTokenType: g + e.tokenType, dOut: tmp,
                              inputIds: inputIds.baseAddress!, segmentIds: segmentIds.baseAddress!,
-                             batch: B, seq: T, hidden: H, padTokenId: bertPadTokenId)
+                             rows: rows, hidden: H, padTokenId: bertPadTokenId)
         gradientsReady?(layout.embeddingRange)
     }
 }

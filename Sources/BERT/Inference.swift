@@ -40,7 +40,7 @@ public final class BertInference {
     private let x, qkv, ctx, tmp, ffn, mean, rstd, attentionScratch: UnsafeMutableBufferPointer<Float>
     private let kept: [Int: UnsafeMutableBufferPointer<Float>]
     private let first, pooledOut, nspOut, logitsOut: UnsafeMutableBufferPointer<Float>
-    private let offsets: UnsafeMutableBufferPointer<Int>
+    private let rows: SequenceRows
     private let maskedIn, maskedPre, maskedOut, maskedLogits: UnsafeMutableBufferPointer<Float>
     private let arena = Arena()
     /// Masked positions whose vocabulary logits are computed at once ([maskedChunk, V] floats).
@@ -114,7 +114,7 @@ public final class BertInference {
         ffn = a.allocate(Float.self, count: N * I)
         mean = a.allocate(Float.self, count: N)
         rstd = a.allocate(Float.self, count: N)
-        attentionScratch = a.allocate(Float.self, count: Parallel.threads * maxSeqLength * maxSeqLength)
+        attentionScratch = a.allocate(Float.self, count: Parallel.threads * attentionScratchPerWorker(seq: maxSeqLength))
         var kept: [Int: UnsafeMutableBufferPointer<Float>] = [:]
         for index in Set(keptLayers) where index != L { kept[index] = a.allocate(Float.self, count: N * H) }
         self.kept = kept
@@ -122,7 +122,7 @@ public final class BertInference {
         pooledOut = a.allocate(Float.self, count: needsPooler ? B * H : 0)
         nspOut = a.allocate(Float.self, count: heads.contains(.nextSentence) ? B * 2 : 0)
         logitsOut = a.allocate(Float.self, count: B * (classifier?.numLabels ?? 0))
-        offsets = a.allocate(Int.self, count: B + 1)
+        rows = SequenceRows(capacity: B)
         let M = heads.contains(.maskedLM) ? Self.maskedChunk : 0
         maskedIn = a.allocate(Float.self, count: M * H)
         maskedPre = a.allocate(Float.self, count: M * H)
@@ -140,15 +140,15 @@ public final class BertInference {
     public func forward(inputIds ids: UnsafePointer<Int32>, segmentIds segs: UnsafePointer<Int32>,
                         lengths: UnsafePointer<Int>, sequences B: Int) throws {
         guard B >= 1, B <= maxSequences else { throw BertInputError.batchTooLarge(batch: B, capacity: maxSequences) }
-        offsets[0] = 0
+        var start = 0
         for b in 0..<B {
             let T = lengths[b]
             guard T >= 1, T <= maxSeqLength else {
                 throw BertInputError.sequenceTooLong(length: T, capacity: maxSeqLength, maxPositionEmbeddings: config.maxPositionEmbeddings)
             }
-            offsets[b + 1] = offsets[b] + T
+            defer { start += T }
             for t in 0..<T {
-                let i = offsets[b] + t
+                let i = start + t
                 if ids[i] < 0 || Int(ids[i]) >= config.vocabSize {
                     throw BertInputError.tokenOutOfRange(sequence: b, position: t, id: ids[i], vocabSize: config.vocabSize)
                 }
@@ -157,7 +157,8 @@ public final class BertInference {
                 }
             }
         }
-        let N = offsets[B], H = config.hiddenSize, I = config.intermediateSize
+        rows.pack(sequences: B) { lengths[$0] }
+        let N = rows.count, H = config.hiddenSize, I = config.intermediateSize
         tokenCount = N
         sequenceCount = B
         pooledReady = false
@@ -165,19 +166,16 @@ public final class BertInference {
         let p = UnsafePointer(parameters.baseAddress!), e = layout.embeddings
         let x = self.x.baseAddress!, tmp = self.tmp.baseAddress!
         // Embeddings: positions restart at 0 in every sequence.
-        for b in 0..<B {
-            let start = offsets[b]
-            embeddingSumForward(tmp + start * H, inputIds: ids + start, segmentIds: segs + start, word: p + e.word,
-                                position: p + e.position, tokenType: p + e.tokenType, batch: 1, seq: offsets[b + 1] - start, hidden: H)
-        }
+        embeddingSumForward(tmp, inputIds: ids, segmentIds: segs, word: p + e.word, position: p + e.position,
+                            tokenType: p + e.tokenType, rows: rows, hidden: H)
         layerNormForward(x, mean: mean.baseAddress!, rstd: rstd.baseAddress!, tmp, gamma: p + e.lnGamma, beta: p + e.lnBeta,
                          rows: N, channels: H, eps: eps)
         keep(0)
         for (l, w) in layout.layers.enumerated() {
             linearForward(qkv.baseAddress!, x, weight: p + w.qkvWeight, bias: p + w.qkvBias, rows: N, inFeatures: H, outFeatures: 3 * H)
-            attentionForwardPacked(ctx: ctx.baseAddress!, qkv: qkv.baseAddress!, offsets: offsets.baseAddress!, sequences: B,
-                                   heads: config.numAttentionHeads, headSize: config.headSize, maxSeq: maxSeqLength,
-                                   scratch: attentionScratch)
+            attentionForward(ctx: ctx.baseAddress!, probs: nil, keep: nil, qkv: qkv.baseAddress!, rows: rows,
+                             shape: AttentionShape(heads: config.numAttentionHeads, headSize: config.headSize),
+                             dropProbability: 0, sequenceKeys: nil, layer: l, scratch: attentionScratch)
             linearForward(tmp, ctx.baseAddress!, weight: p + w.attnOutWeight, bias: p + w.attnOutBias, rows: N, inFeatures: H, outFeatures: H)
             addResidualAndNormalize(x, tmp, gamma: p + w.attnLnGamma, beta: p + w.attnLnBeta, rows: N)
             linearForward(ffn.baseAddress!, x, weight: p + w.interWeight, bias: p + w.interBias, rows: N, inFeatures: H, outFeatures: I)
@@ -213,18 +211,15 @@ public final class BertInference {
     }
 
     /// Packed rows of sequence b in the last forward.
-    public func rows(of b: Int) -> Range<Int> { offsets[b]..<offsets[b + 1] }
+    public func rows(of b: Int) -> Range<Int> { rows.rows(of: b) }
 
     /// Pooler output [B, H] of the last forward: tanh(W·h[CLS] + b).
     public func pooled() -> UnsafePointer<Float> {
         guard let pooler = layout.pooler else { preconditionFailure("this model was loaded without a pooler") }
         if !pooledReady {
-            let H = config.hiddenSize, p = UnsafePointer(parameters.baseAddress!)
-            for b in 0..<sequenceCount {
-                (first.baseAddress! + b * H).update(from: x.baseAddress! + offsets[b] * H, count: H)
-            }
-            poolerForward(pooledOut.baseAddress!, hidden: first.baseAddress!, rowStride: H, weight: p + pooler.weight,
-                          bias: p + pooler.bias, rows: sequenceCount, hiddenSize: H)
+            let p = UnsafePointer(parameters.baseAddress!)
+            poolerForward(pooledOut.baseAddress!, first: first.baseAddress!, hidden: x.baseAddress!, rows: rows,
+                          weight: p + pooler.weight, bias: p + pooler.bias, hiddenSize: config.hiddenSize)
             pooledReady = true
         }
         return UnsafePointer(pooledOut.baseAddress!)

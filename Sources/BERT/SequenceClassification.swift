@@ -80,8 +80,8 @@ public final class BertForSequenceClassification {
     let pooler: PoolerOffsets
     let classifierWeight: Int, classifierBias: Int
 
-    private var batchSize = 0, seqLength = 0, dropping = false
-    private let pooled, dropped, logitsBuffer, probs, dLogits, dDropped, dHidden: UnsafeMutableBufferPointer<Float>
+    private var batchSize = 0, dropping = false
+    private let first, dFirst, pooled, dropped, logitsBuffer, probs, dLogits, dDropped, dHidden: UnsafeMutableBufferPointer<Float>
     private let keep: UnsafeMutableBufferPointer<UInt8>       // [B, H] dropout mask of the pooled output
     private let labels: UnsafeMutableBufferPointer<Int32>     // [B]
     private let values: UnsafeMutableBufferPointer<Float>     // [B]
@@ -122,6 +122,8 @@ public final class BertForSequenceClassification {
         gradients = a.allocate(Float.self, count: layout.count)
         encoder = BertEncoder(config: config, layout: layout, parameters: parameters.baseAddress!,
                               gradients: gradients.baseAddress!, maxBatch: maxBatch, maxSeqLength: maxSeqLength)
+        first = a.allocate(Float.self, count: maxBatch * H)
+        dFirst = a.allocate(Float.self, count: maxBatch * H)
         pooled = a.allocate(Float.self, count: maxBatch * H)
         dropped = a.allocate(Float.self, count: maxBatch * H)
         keep = a.allocate(UInt8.self, count: maxBatch * H)
@@ -171,10 +173,9 @@ public final class BertForSequenceClassification {
                             inputMask: batch.inputMask.baseAddress!, batchSize: B, seqLength: T, training: training,
                             instances: batch.instances.baseAddress!, step: batch.step)
         batchSize = B
-        seqLength = T
         let p = parameters.baseAddress!
-        poolerForward(pooled.baseAddress!, hidden: encoder.hiddenStates, rowStride: T * H, weight: p + pooler.weight,
-                      bias: p + pooler.bias, rows: B, hiddenSize: H)
+        poolerForward(pooled.baseAddress!, first: first.baseAddress!, hidden: encoder.hiddenStates, rows: encoder.rows,
+                      weight: p + pooler.weight, bias: p + pooler.bias, hiddenSize: H)
         dropping = training && classifierDropout > 0
         var input = UnsafePointer(pooled.baseAddress!)
         if dropping {
@@ -209,7 +210,7 @@ public final class BertForSequenceClassification {
     /// (HF on one rank: scale = 1 / batch size). `gradientsReady` receives the pooler and
     /// classifier range, then layers L−1 … 0, then the embeddings.
     public func backward(scale: Float, gradientsReady: ((Range<Int>) -> Void)?) {
-        let B = batchSize, T = seqLength, H = config.hiddenSize, C = numLabels
+        let B = batchSize, H = config.hiddenSize, C = numLabels
         let p = parameters.baseAddress!, g = gradients.baseAddress!
         let dl = dLogits.baseAddress!, dh = dHidden.baseAddress!
         switch problemType {
@@ -226,10 +227,10 @@ public final class BertForSequenceClassification {
         if dropping {
             dropoutApply(dDropped.baseAddress!, mask: keep.baseAddress!, count: B * H, dropProbability: classifierDropout)
         }
-        dh.update(repeating: 0, count: B * T * H)
-        poolerBackward(dHidden: dh, rowStride: T * H, dWeight: g + pooler.weight, dBias: g + pooler.bias,
-                       dPooled: dDropped.baseAddress!, pooled: pooled.baseAddress!, hidden: encoder.hiddenStates,
-                       weight: p + pooler.weight, rows: B, hiddenSize: H)
+        dh.update(repeating: 0, count: encoder.rows.count * H)
+        poolerBackward(dHidden: dh, dFirst: dFirst.baseAddress!, rows: encoder.rows, dWeight: g + pooler.weight,
+                       dBias: g + pooler.bias, dPooled: dDropped.baseAddress!, pooled: pooled.baseAddress!,
+                       first: first.baseAddress!, weight: p + pooler.weight, hiddenSize: H)
         gradientsReady?(layout.headRange)
         encoder.backward(dHidden: dh, gradientsReady: gradientsReady)
     }

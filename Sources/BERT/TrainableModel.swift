@@ -39,6 +39,8 @@ public protocol TrainableModel: AnyObject {
     var layout: ParameterLayout { get }
     var parameters: UnsafeMutableBufferPointer<Float> { get }
     var gradients: UnsafeMutableBufferPointer<Float> { get }
+    /// The encoder under the head (`packsSequences` chooses the unpadded or the rectangular path).
+    var encoder: BertEncoder { get }
     /// HF `_init_weights` over the whole layout, deterministic in `seed`.
     func initializeWeights(seed: UInt64)
     /// The run's dropout seed (the same on every rank: masks are keyed by example, not streamed).

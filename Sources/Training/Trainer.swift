@@ -99,6 +99,7 @@ public final class Trainer<Task: TrainingTask> {
         communicator.mark(.broadcastingParameters, activity: "initial broadcast of the parameters")
         try communicator.broadcast(model.parameters)
         model.seedDropout(options.seed)   // the same on every rank: masks are keyed by instance (Dropout.swift)
+        model.encoder.packsSequences = !(options.padded ?? false)
 
         plan = DataPlan(instanceCount: task.instanceCount, batchSize: options.batchSize, ranks: communicator.size,
                         accumulationSteps: options.accumulationSteps, seed: options.seed)

@@ -61,6 +61,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Check every shard against the manifest.json beside it before HDF5 opens it (ShardVerification);
     /// nil means on (optional so that options saved before the setting existed still load).
     public var verifyShards: Bool? = nil
+    /// Compute every batch as the [B, T] rectangle, padding included, instead of real tokens only (for comparison);
+    /// nil means false (optional so that options saved before the setting existed still load).
+    public var padded: Bool? = nil
     /// Skip the held-out evaluation at the end of each epoch.
     public var skipEval: Bool = false
     /// Seconds without progress before the stall watchdog ends the job; nil = max(300, 20 × median step), 0 = off.

@@ -32,6 +32,9 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Check every shard's size and SHA-256 against the manifest.json beside it before opening it.")
     var verifyShards = true
 
+    @Flag(help: "Compute each batch as the [batch, max length] rectangle, padding included, instead of real tokens only (the default; the same results up to float summation order): for comparison.")
+    var padded = false
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -61,6 +64,7 @@ struct EvaluateCommand: ParsableCommand {
             try Evaluator.validate(dataset, vocabSize: config.vocabSize, special: special, communicator: world)
             let model = try BertForPreTraining(config: config, maxBatch: batchSize, maxSeqLength: dataset.maxSeqLength,
                                                maxPredictions: dataset.maxPredictions)
+            model.encoder.packsSequences = !padded
             _ = try Checkpoint.load(from: checkpoint, into: model.parameters, layout: model.layout, seed: 0,
                                     logger: world.isRoot ? logger : nil)
             let batch = PretrainingBatch(maxBatch: batchSize, maxSeqLength: dataset.maxSeqLength,

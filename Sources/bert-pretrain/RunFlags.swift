@@ -31,6 +31,9 @@ struct RunFlags: ParsableArguments {
     @Option(help: ArgumentHelp("End the job (exit code 75, so that it can be requeued and resumed) when a rank makes no progress for this many seconds, naming the ranks it waits for or what it is stuck in. Default: max(300, 20 × the median step time so far); after a stop request (SIGTERM/SIGUSR1) at most max(90, 3 × the median step). 0 = off.", valueName: "seconds"))
     var stallTimeout: Double?
 
+    @Flag(help: "Compute each batch as the [batch, max length] rectangle, padding included, instead of real tokens only (the default; results are the same up to float summation order): for comparison.")
+    var padded = false
+
     @Flag(help: "Debug logging on rank 0.")
     var verbose = false
 
@@ -45,6 +48,7 @@ struct RunFlags: ParsableArguments {
     func apply(to o: inout TrainingOptions) {
         o.checkpointEverySteps = checkpointEverySteps; o.keepLast = keepLast; o.logEverySteps = logEverySteps
         o.stopAfterSteps = stopAfterSteps; o.stallTimeout = stallTimeout
+        if padded { o.padded = true }
     }
 
     /// The process around the run (TrainingRun) with these flags.

@@ -1,5 +1,5 @@
 // Every parameter tensor's gradient of BertForPreTraining against central finite differences of
-// the loss (FiniteDifferences.swift: the method and why its tolerances hold).
+// the loss, unpadded (lengths 9, 6, 4 at T = 9: the default path) and padded (FiniteDifferences.swift: the method and why its tolerances hold).
 // Dropout is on (p = 0.1). Its masks are keyed by (seed, batch.step, instance, layer, site), all
 // fixed here, so every evaluation draws the same masks and dropout's backward is checked too
 // (ModelBehaviourTests.testKeyedDropoutMasksAreFixedByTheirKeys makes sure of it).
@@ -7,10 +7,12 @@
 import XCTest
 
 final class GradientCheckTests: XCTestCase {
-    func checkGradients(activation: Activation) throws {
+    func checkGradients(activation: Activation, packed: Bool = true) throws {
         let model = try TinyModel.model(dropout: 0.1, activation: activation)
+        model.encoder.packsSequences = packed
         let batch = TinyModel.batch()
         let first = try model.forward(batch, training: true)
+        XCTAssertEqual(model.encoder.rows.isPacked, packed)
         XCTAssertEqual(first.mlmCount, 6)
         XCTAssertEqual(first.nspCount, 3)
         let mlmScale = 1 / Float(first.mlmCount), nspScale = 1 / Float(first.nspCount)
@@ -30,5 +32,10 @@ final class GradientCheckTests: XCTestCase {
 
     func testEveryGradientMatchesFiniteDifferencesTanhGELU() throws {
         try checkGradients(activation: .geluTanh(name: "gelu_new"))
+    }
+
+    /// The rectangular path (`--padded`) too.
+    func testEveryGradientMatchesFiniteDifferencesPadded() throws {
+        try checkGradients(activation: .gelu, packed: false)
     }
 }

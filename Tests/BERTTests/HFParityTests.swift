@@ -73,25 +73,36 @@ final class HFParityTests: XCTestCase {
                                  file: file, line: line)
     }
 
-    func testLossesAndGradientsMatchHuggingFace() throws {
+    func testLossesAndGradientsMatchHuggingFaceUnpadded() throws {
+        try checkLossesAndGradients(packed: true)
+    }
+
+    func testLossesAndGradientsMatchHuggingFacePadded() throws {
+        try checkLossesAndGradients(packed: false)
+    }
+
+    func checkLossesAndGradients(packed: Bool) throws {
         let (fixture, model, batch) = try loadFixture()
         let expected = fixture.expected
+        model.encoder.packsSequences = packed
 
         let loss = try model.forward(batch, training: false)
+        XCTAssertEqual(model.encoder.rows.isPacked, packed)
+        XCTAssertLessThan(batch.inputMask.reduce(0) { $0 + Int($1) }, batch.batchSize * batch.seqLength, "the fixture has padding")
         XCTAssertEqual(loss.mlmCount, 8)
         XCTAssertEqual(loss.nspCount, 3)
         assertRelative(loss.mlmLoss, expected.mlm_loss, 1e-5, "MLM loss")
         assertRelative(loss.nspLoss, expected.nsp_loss, 1e-5, "NSP loss")
         assertRelative(loss.loss, expected.loss, 1e-5, "total loss")
 
-        // [CLS] (position 0) of the last layer, hiddenStates is [B·T, H].
-        let B = batch.batchSize, T = batch.seqLength, H = model.config.hiddenSize
+        // [CLS] (position 0) of the last layer.
+        let B = batch.batchSize, H = model.config.hiddenSize
         XCTAssertEqual(expected.cls_hidden.count, B)
         for s in 0..<B {
             let reference = expected.cls_hidden[s]
             let scale = reference.map(abs).max()!
             for h in 0..<H {
-                let ours = Double(model.encoder.hiddenStates[(s * T) * H + h])
+                let ours = Double(model.encoder.hiddenStates[model.encoder.row(sequence: s, position: 0)! * H + h])
                 XCTAssertLessThanOrEqual(abs(ours - reference[h]), 1e-4 * abs(reference[h]) + 1e-5 * scale,
                                          "[CLS] hidden state of sequence \(s), unit \(h): ours \(ours), Hugging Face \(reference[h])")
             }

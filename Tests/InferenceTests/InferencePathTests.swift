@@ -40,6 +40,7 @@ final class InferencePathTests: XCTestCase {
 
         let reference = try BertForPreTraining(config: config, maxBatch: B, maxSeqLength: T, maxPredictions: 1)
         _ = try Checkpoint.load(from: dir, into: reference.parameters, layout: reference.layout, seed: 0, logger: nil)
+        reference.encoder.packsSequences = false   // the rectangular path, as HF runs it
         var paddedIds = [Int32](repeating: 0, count: B * T), paddedSegments = paddedIds, mask = paddedIds
         for b in 0..<B {
             for t in 0..<lengths[b] {

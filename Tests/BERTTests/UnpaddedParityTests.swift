@@ -1,0 +1,143 @@
+// The unpadded path (real tokens only, the default) against the rectangular one (`--padded`, which
+// HFParityTests ties to Hugging Face): padded positions never influence a real one, so losses agree to
+// 1e-6 relative and every gradient tensor to 1e-5 of its largest entry — with dropout too, since a
+// packed sequence draws its padded twin's masks. Batches mix lengths from 3 tokens to full length,
+// one has no padding and one is a single row; pretraining and sequence classification.
+@testable import BERT
+import XCTest
+
+final class UnpaddedParityTests: XCTestCase {
+    static let T = 12, P = 3
+
+    /// Rows of the given real lengths at T, ids in [5, 101), labels on real tokens (never [CLS]).
+    func pretrainingBatch(_ lengths: [Int], seed: UInt64) -> PretrainingBatch {
+        let T = Self.T, P = Self.P, B = lengths.count
+        let batch = PretrainingBatch(maxBatch: B, maxSeqLength: T, maxPredictions: P)
+        var state = seed
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(n))
+        }
+        for (b, n) in lengths.enumerated() {
+            for t in 0..<T {
+                batch.inputIds[b * T + t] = t < n ? Int32(5 + next(96)) : 0
+                batch.segmentIds[b * T + t] = t < n && t >= n / 2 ? 1 : 0
+                batch.inputMask[b * T + t] = t < n ? 1 : 0
+            }
+            for s in 0..<P {
+                let used = s < min(P, n - 1)
+                batch.maskedPositions[b * P + s] = used ? Int32(1 + (s + next(n - 1)) % (n - 1)) : 0
+                batch.maskedLabels[b * P + s] = used ? Int32(5 + next(96)) : -1
+            }
+            batch.nextSentenceLabels[b] = Int32(next(2))
+            batch.instances[b] = 100 + 3 * b
+        }
+        batch.step = 7
+        return batch
+    }
+
+    static let lengthMixes = [[3, 12, 7, 5, 11], [12, 12, 12], [7]]
+
+    /// Each tensor to 1e-5 of its largest entry, with a floor of 1e-6 of the model's largest gradient entry for
+    /// tensors whose true gradient is 0 or cancels (the key bias: softmax ignores a shift of a row; a regression
+    /// bias: a sum of ±1 terms), where only rounding noise is left to compare.
+    func compareGradients(_ packed: [Float], _ padded: [Float], layout: ParameterLayout, _ what: String) {
+        let overall = padded.map(abs).max() ?? 0
+        for spec in layout.tensors {
+            let scale = spec.range.map { abs(padded[$0]) }.max() ?? 0
+            let worst = spec.range.map { abs(packed[$0] - padded[$0]) }.max() ?? 0
+            XCTAssertLessThanOrEqual(worst, 1e-5 * scale + 1e-6 * overall,
+                                     "\(what): gradient of \(spec.name) differs by \(worst) (largest |entry| \(scale), of all \(overall))")
+        }
+    }
+
+    func testPretrainingUnpaddedEqualsPadded() throws {
+        for dropout in [0.0, 0.1] {
+            for lengths in Self.lengthMixes {
+                let what = "lengths \(lengths), dropout \(dropout)"
+                var config = TinyModel.config(dropout: dropout)
+                config.maxPositionEmbeddings = Self.T
+                let model = try BertForPreTraining(config: config, maxBatch: lengths.count, maxSeqLength: Self.T, maxPredictions: Self.P)
+                model.initializeWeights(seed: 11)
+                model.seedDropout(5)
+                let batch = pretrainingBatch(lengths, seed: UInt64(lengths.count))
+                func run(packed: Bool) throws -> (PretrainingLoss, [Float]) {
+                    model.encoder.packsSequences = packed
+                    let loss = try model.forward(batch, training: true)
+                    XCTAssertEqual(model.encoder.rows.isPacked, packed, what)
+                    XCTAssertEqual(model.encoder.rows.count, packed ? lengths.reduce(0, +) : lengths.count * Self.T, what)
+                    model.zeroGradients()
+                    model.backward(mlmScale: 1 / Float(loss.mlmCount), nspScale: 1 / Float(loss.nspCount), gradientsReady: nil)
+                    return (loss, Array(model.gradients))
+                }
+                let (paddedLoss, paddedGradients) = try run(packed: false)
+                let (packedLoss, packedGradients) = try run(packed: true)
+                XCTAssertEqual(packedLoss.mlmCount, paddedLoss.mlmCount, what)
+                XCTAssertEqual(packedLoss.mlmLossSum, paddedLoss.mlmLossSum, accuracy: 1e-6 * abs(paddedLoss.mlmLossSum), what)
+                XCTAssertEqual(packedLoss.nspLossSum, paddedLoss.nspLossSum, accuracy: 1e-6 * abs(paddedLoss.nspLossSum), what)
+                compareGradients(packedGradients, paddedGradients, layout: model.layout, what)
+            }
+        }
+    }
+
+    func testClassificationUnpaddedEqualsPadded() throws {
+        for problem in [ProblemType.singleLabelClassification, .regression] {
+            for lengths in Self.lengthMixes {
+                let what = "lengths \(lengths), \(problem.rawValue)"
+                var config = TinyModel.config(dropout: 0.1)
+                config.maxPositionEmbeddings = Self.T
+                let B = lengths.count, labels = problem == .regression ? 1 : 3
+                let model = try BertForSequenceClassification(config: config, numLabels: labels, problemType: problem,
+                                                              maxBatch: B, maxSeqLength: Self.T)
+                model.initializeWeights(seed: 12)
+                model.seedDropout(6)
+                let source = pretrainingBatch(lengths, seed: 40 + UInt64(B))
+                let batch = ClassificationBatch(maxBatch: B, maxSeqLength: Self.T)
+                batch.inputIds.baseAddress!.update(from: source.inputIds.baseAddress!, count: B * Self.T)
+                batch.segmentIds.baseAddress!.update(from: source.segmentIds.baseAddress!, count: B * Self.T)
+                batch.inputMask.baseAddress!.update(from: source.inputMask.baseAddress!, count: B * Self.T)
+                for b in 0..<B {
+                    batch.labels[b] = Int32(b % labels)
+                    batch.values[b] = Float(b) * 0.7 - 1
+                    batch.instances[b] = 50 + b
+                }
+                batch.step = 3
+                func run(packed: Bool) throws -> (ClassificationLoss, [Float]) {
+                    model.encoder.packsSequences = packed
+                    let loss = try model.forward(batch, training: true)
+                    XCTAssertEqual(model.encoder.rows.isPacked, packed, what)
+                    model.zeroGradients()
+                    model.backward(scale: 1 / Float(B), gradientsReady: nil)
+                    return (loss, Array(model.gradients))
+                }
+                let (paddedLoss, paddedGradients) = try run(packed: false)
+                let (packedLoss, packedGradients) = try run(packed: true)
+                XCTAssertEqual(packedLoss.lossSum, paddedLoss.lossSum, accuracy: 1e-6 * abs(paddedLoss.lossSum), what)
+                compareGradients(packedGradients, paddedGradients, layout: model.layout, what)
+            }
+        }
+    }
+
+    /// What packing must not take: a row whose padding is not a suffix, and a labelled position in the padding
+    /// (no shard has either; a hand-made batch may) keep the batch rectangular, with the same results.
+    func testBatchesThatCannotBePackedRunRectangular() throws {
+        var config = TinyModel.config(dropout: 0)
+        config.maxPositionEmbeddings = Self.T
+        let model = try BertForPreTraining(config: config, maxBatch: 2, maxSeqLength: Self.T, maxPredictions: Self.P)
+        model.initializeWeights(seed: 13)
+        let holed = pretrainingBatch([6, 9], seed: 3)
+        holed.inputMask[Self.T + 4] = 0   // a hole inside the second row
+        _ = try model.forward(holed, training: false)
+        XCTAssertFalse(model.encoder.rows.isPacked, "a mask with a hole must not be packed")
+        let labelled = pretrainingBatch([6, 9], seed: 3)
+        labelled.maskedPositions[0] = 8   // in row 0's padding (length 6)
+        _ = try model.forward(labelled, training: false)
+        XCTAssertFalse(model.encoder.rows.isPacked, "a labelled padded position must keep the batch rectangular")
+        let fine = pretrainingBatch([6, 9], seed: 3)
+        _ = try model.forward(fine, training: false)
+        XCTAssertTrue(model.encoder.rows.isPacked)
+        XCTAssertEqual(model.encoder.rows.count, 15)
+        XCTAssertEqual(model.encoder.row(sequence: 1, position: 8), 14)
+        XCTAssertNil(model.encoder.row(sequence: 0, position: 6))
+    }
+}
