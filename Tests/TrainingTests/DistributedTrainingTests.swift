@@ -31,8 +31,9 @@ final class DistributedTrainingTests: XCTestCase {
         }
     }
 
-    /// 2 ranks × batch 4 and 1 rank × batch 8 (and 1 rank × 4 × 2 accumulation steps) compute the same
-    /// losses and parameters; every rank holds identical parameters after every step.
+    /// 2 ranks × batch 4 and 1 rank × batch 8 (and 1 rank × 4 × 2 accumulation steps, and 1 rank × 8 on the
+    /// rectangular `--padded` path) compute the same losses and parameters; every rank holds identical
+    /// parameters after every step.
     func testTwoRanksEqualOneRankWithTwiceTheBatch() throws {
         try assertSplitsAgree(["--hidden-dropout", "0", "--attention-dropout", "0"])
     }
@@ -51,6 +52,7 @@ final class DistributedTrainingTests: XCTestCase {
             ("one", 1, ["--batch-size", "8"]),
             ("two", 2, ["--batch-size", "4", "--check-parameter-sync"]),
             ("accumulated", 1, ["--batch-size", "4", "--accumulation-steps", "2"]),
+            ("padded", 1, ["--batch-size", "8", "--padded"]),
         ]
         var metrics: [String: [[String: String]]] = [:]
         var weights: [String: [String: [Float]]] = [:]
@@ -62,7 +64,7 @@ final class DistributedTrainingTests: XCTestCase {
             weights[run.name] = try readSafetensors(out + "/step-0000003/model.safetensors")
         }
         XCTAssertEqual(metrics["one"]?.count, 3, "one row per step")
-        for other in ["two", "accumulated"] {
+        for other in ["two", "accumulated", "padded"] {
             assertRowsEqual(metrics["one"]!, metrics[other]!, tolerance: 1e-5, "1×8 vs \(other)")
             let a = weights["one"]!, b = weights[other]!
             XCTAssertEqual(Set(a.keys), Set(b.keys))
@@ -83,6 +85,24 @@ final class DistributedTrainingTests: XCTestCase {
         let losses = metrics["one"]!.compactMap { Double($0["loss"] ?? "") }
         XCTAssertEqual(losses.count, 3)
         XCTAssertGreaterThan(Set(losses).count, 1, "losses \(losses)")
+    }
+
+    /// 20 steps on shards with 8…32 real tokens of 32 (about 40 % padding), dropout 0: the unpadded run
+    /// (the default) and the `--padded` run write the same metrics rows.
+    func testUnpaddedRunEqualsThePaddedRun() throws {
+        let corpus = try TinyCorpus(trainingShards: [40, 24], testShards: [])
+        var metrics: [[[String: String]]] = []
+        for flags in [[], ["--padded"]] {
+            let out = corpus.root + "/run" + flags.joined()
+            let args = baseArguments(corpus, output: out) + flags + ["--batch-size", "4", "--epochs", "2", "--stop-after-steps", "20",
+                                                                     "--hidden-dropout", "0", "--attention-dropout", "0", "--skip-eval"]
+            let r = try MPI.run(ranks: 1, args, log: out + "-log")
+            XCTAssertEqual(r.status, 0, "\(flags) failed:\n\(r.stderr)")
+            XCTAssertEqual(r.stderr.contains("\"padded\" : true"), !flags.isEmpty, "the effective configuration says which path ran")
+            metrics.append(try readMetrics(out + "/metrics.csv"))
+        }
+        XCTAssertEqual(metrics[0].count, 20)
+        assertRowsEqual(metrics[0], metrics[1], tolerance: 1e-5, "unpadded vs --padded")
     }
 
     /// Stopping after a checkpoint and resuming gives the uninterrupted run's metrics rows (dropout on),
