@@ -76,9 +76,9 @@ let package = Package(
                                                   .product(name: "Logging", package: "swift-log")],
                 swiftSettings: checkedButFast),
 
-        // The training-step benchmark (`bert-pretrain bench`): synthetic batches as the PyTorch peer's,
-        // the peer's FLOP formula, the sgemm peak, the report.
-        .target(name: "Benchmark", dependencies: ["BERT", "Optim", "Randomness"], swiftSettings: checkedButFast),
+        // The training-step benchmark (`bert-pretrain bench`): synthetic batches as the PyTorch peer's, or real
+        // ones read from shards through the trainer's reader, the peer's FLOP formula, the sgemm peak, the report.
+        .target(name: "Benchmark", dependencies: ["BERT", "Optim", "Randomness", "ShardFormat", "Training"], swiftSettings: checkedButFast),
 
         // MARK: Executables
         .executableTarget(name: "bert-pretrain", dependencies: [
@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "RandomnessTests", dependencies: ["Randomness"]),
         .testTarget(name: "BERTTests", dependencies: ["BERT", "CKernels", "Randomness", "Storage"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "BenchmarkTests", dependencies: ["Benchmark", "BERT"]),
+        .testTarget(name: "BenchmarkTests", dependencies: ["Benchmark", "BERT", "CorpusBuild", "PretrainingData"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "BERT", "Storage"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CorpusTests", dependencies: ["PretrainingData", "ShardFormat", "CorpusBuild", "Tokenization", "Randomness", "Storage"], resources: [.copy("Fixtures")]),

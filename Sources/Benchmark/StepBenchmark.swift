@@ -1,6 +1,7 @@
 // The training-step benchmark behind `bert-pretrain bench`: one model replica stepped on a synthetic
-// batch shaped like ../shared/peer-bench/torch_bert_bench.py's, timed step by step, with the FLOP count
-// of the peer's formula, so that the figures compare with PyTorch's directly.
+// batch shaped like ../shared/peer-bench/torch_bert_bench.py's, or on real batches read from shards
+// (ShardBatches.swift), timed step by step, with the FLOP count of the peer's formula, so that the
+// figures compare with PyTorch's directly.
 
 import BERT
 import Dispatch
@@ -24,6 +25,11 @@ public struct StepBenchmarkSettings: Sendable {
     public var steps = 5
     public var warmup = 2
     public var seed: UInt64 = 1234
+    /// Shards to time real batches of (a folder or one file; ShardBatches); nil: the synthetic batch.
+    /// With shards, T and P are the shards' and `seqLength`, `predictions` are not used.
+    public var data: String? = nil
+    /// The rectangular [B·T] path (encoder.packsSequences false) instead of computing real tokens only.
+    public var padded = false
 
     public init(config: BertConfig) { self.config = config }
 }
@@ -37,43 +43,70 @@ public struct StepTimings: Sendable {
     public var parameterCount: Int
     public var activationBytes: Int
     public var parameterBytes: Int
+    /// T and P of the batches timed: the settings' for the synthetic batch, the shards' with `data`.
+    public var seqLength: Int
+    public var predictions: Int
+    /// Padded positions ÷ B·T over the timed steps (0 for the full-length synthetic batch).
+    public var paddingShare: Double
+    /// Distinct batches the steps cycled over (1 for the synthetic batch).
+    public var distinctBatches: Int
 
     public var median: Double { seconds.sorted()[seconds.count / 2] }
 }
 
 public enum StepBenchmark {
-    /// Builds the model, fills the synthetic batch and times `warmup + steps` steps (forward, zero
-    /// gradients, backward, clipping for classification, AdamW).
+    /// Builds the model, fills the synthetic batch (or reads the shards' batches) and times `warmup + steps`
+    /// steps (forward, zero gradients, backward, clipping for classification, AdamW); step s computes batch
+    /// s mod K of the K distinct batches.
     public static func run(_ s: StepBenchmarkSettings) throws -> StepTimings {
-        let batch = PretrainingBatch(maxBatch: s.batchSize, maxSeqLength: s.seqLength, maxPredictions: s.predictions)
-        SyntheticBatch.fill(batch, batchSize: s.batchSize, seqLength: s.seqLength, predictions: s.predictions,
-                            vocabSize: s.config.vocabSize, seed: s.seed &+ 2)
+        let batches: [PretrainingBatch], paddingShare: Double
+        let T: Int, P: Int
+        if let data = s.data {
+            let shards = try ShardBatches(data: data, batchSize: s.batchSize, steps: s.warmup + s.steps,
+                                          maxPositions: s.config.maxPositionEmbeddings)
+            batches = shards.batches
+            T = shards.seqLength; P = shards.predictions
+            paddingShare = shards.paddingShare(steps: s.warmup..<(s.warmup + s.steps))
+        } else {
+            let batch = PretrainingBatch(maxBatch: s.batchSize, maxSeqLength: s.seqLength, maxPredictions: s.predictions)
+            SyntheticBatch.fill(batch, batchSize: s.batchSize, seqLength: s.seqLength, predictions: s.predictions,
+                                vocabSize: s.config.vocabSize, seed: s.seed &+ 2)
+            batches = [batch]
+            T = s.seqLength; P = s.predictions
+            paddingShare = 0
+        }
+        let seconds: [Double], losses: [Double], sizes: (parameters: Int, activationBytes: Int, parameterBytes: Int)
         switch s.task {
         case .pretraining:
-            let model = try BertForPreTraining(config: s.config, maxBatch: s.batchSize, maxSeqLength: s.seqLength,
-                                               maxPredictions: s.predictions)
-            let (seconds, losses) = timeSteps(model, batch: batch, clip: false, settings: s)
-            return StepTimings(seconds: seconds, losses: losses, parameterCount: model.layout.count,
-                               activationBytes: model.activationBytes, parameterBytes: model.parameterBytes)
+            let model = try BertForPreTraining(config: s.config, maxBatch: s.batchSize, maxSeqLength: T, maxPredictions: P)
+            model.encoder.packsSequences = !s.padded
+            (seconds, losses) = try timeSteps(model, batches: batches, clip: false, settings: s)
+            sizes = (model.layout.count, model.activationBytes, model.parameterBytes)
         case .classification:
             let model = try BertForSequenceClassification(config: s.config, numLabels: 2, problemType: .singleLabelClassification,
-                                                          maxBatch: s.batchSize, maxSeqLength: s.seqLength)
-            let (seconds, losses) = timeSteps(model, batch: SyntheticBatch.pairs(from: batch), clip: true, settings: s)
-            return StepTimings(seconds: seconds, losses: losses, parameterCount: model.layout.count,
-                               activationBytes: model.activationBytes, parameterBytes: model.parameterBytes)
+                                                          maxBatch: s.batchSize, maxSeqLength: T)
+            model.encoder.packsSequences = !s.padded
+            (seconds, losses) = try timeSteps(model, batches: batches.map(SyntheticBatch.pairs(from:)), clip: true, settings: s)
+            sizes = (model.layout.count, model.activationBytes, model.parameterBytes)
         }
+        return StepTimings(seconds: seconds, losses: losses, parameterCount: sizes.parameters, activationBytes: sizes.activationBytes,
+                           parameterBytes: sizes.parameterBytes, seqLength: T, predictions: P, paddingShare: paddingShare,
+                           distinctBatches: batches.count)
     }
 
-    static func timeSteps<M: TrainableModel>(_ model: M, batch: M.Batch, clip: Bool,
-                                             settings s: StepBenchmarkSettings) -> (seconds: [Double], losses: [Double]) {
+    /// Step i computes batches[i mod K]. Throws if a batch is refused by the model (a shard row out of
+    /// its vocabulary, say): the forward checks its inputs before any work.
+    static func timeSteps<M: TrainableModel>(_ model: M, batches: [M.Batch], clip: Bool,
+                                             settings s: StepBenchmarkSettings) throws -> (seconds: [Double], losses: [Double]) {
         model.initializeWeights(seed: s.seed)
         model.seedDropout(s.seed &+ 1)
         let optimizer = AdamW(layout: model.layout, weightDecay: 0.01)
-        let counts = batch.lossCounts
         var losses: [Double] = [], seconds: [Double] = []
         for i in 0..<(s.warmup + s.steps) {
+            let batch = batches[i % batches.count]
+            let counts = batch.lossCounts
             let start = DispatchTime.now().uptimeNanoseconds
-            let loss = try! model.trainingForward(batch)   // a synthetic batch is valid by construction
+            let loss = try model.trainingForward(batch)
             model.zeroGradients()
             model.backward(firstScale: 1 / Float(max(1, counts.first)), secondScale: 1 / Float(max(1, counts.second)), gradientsReady: nil)
             if clip { _ = clipGradientNorm(model.gradients, maxNorm: 1) }

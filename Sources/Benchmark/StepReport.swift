@@ -1,11 +1,15 @@
 // What `bert-pretrain bench` prints: one line of text, or one JSON object (JSONEncoder, snake_case keys,
-// as jobs/bench-vs-pytorch.sh and jobs/bench-scaling.sh read them).
+// as jobs/bench-vs-pytorch.sh, jobs/bench-scaling.sh and jobs/bench-unpadded.sh read them).
 
 import Foundation
 
 public struct StepReport: Codable, Equatable, Sendable {
     public var config: String
     public var task: BenchTask
+    /// The --data path as given; null for the synthetic batch.
+    @NullWhenAbsent public var data: String?
+    /// The rectangular padded path (--padded) rather than real tokens only.
+    public var padded: Bool
     public var threads: Int
     public var batchSize: Int
     public var seqLength: Int
@@ -15,6 +19,12 @@ public struct StepReport: Codable, Equatable, Sendable {
     public var warmup: Int
     public var parameters: Int
     public var seqPerS: Double
+    /// Padded positions ÷ B·T over the timed batches, and the real (unpadded) tokens per second:
+    /// seq/s × T × (1 − padding share).
+    public var paddingShare: Double
+    public var realTokensPerS: Double
+    /// Distinct batches the steps cycled over (1 for the synthetic batch).
+    public var distinctBatches: Int
     public var stepMsMedian: Double
     public var stepMsMin: Double
     public var flopsPerStep: Double
@@ -28,16 +38,21 @@ public struct StepReport: Codable, Equatable, Sendable {
     public var lastLoss: Double
 
     /// `configName` is the --config as given (a preset or a path); `sgemmGflops` the machine's peak at `threads`.
+    /// T and P are the timed batches' (`timings`), the shards' with --data. The FLOPs count every one of the
+    /// B·T positions, padding included, as the peer's formula does.
     public init(configName: String, settings s: StepBenchmarkSettings, threads: Int, timings: StepTimings,
                 sgemmGflops: Double, peakRssMb: Double) {
         let median = timings.median
-        let flops = StepFLOPs.perStep(config: s.config, batch: s.batchSize, seq: s.seqLength,
-                                      predictions: s.task == .pretraining ? s.predictions : 0)
-        config = configName; task = s.task; self.threads = threads
-        batchSize = s.batchSize; seqLength = s.seqLength; predictions = s.predictions
+        let flops = StepFLOPs.perStep(config: s.config, batch: s.batchSize, seq: timings.seqLength,
+                                      predictions: s.task == .pretraining ? timings.predictions : 0)
+        config = configName; task = s.task; data = s.data; padded = s.padded; self.threads = threads
+        batchSize = s.batchSize; seqLength = timings.seqLength; predictions = timings.predictions
         dropout = s.config.hiddenDropoutProb; steps = s.steps; warmup = s.warmup
         parameters = timings.parameterCount
         seqPerS = Double(s.batchSize) / median
+        paddingShare = timings.paddingShare
+        realTokensPerS = seqPerS * Double(timings.seqLength) * (1 - timings.paddingShare)
+        distinctBatches = timings.distinctBatches
         stepMsMedian = median * 1e3
         stepMsMin = (timings.seconds.min() ?? 0) * 1e3
         flopsPerStep = flops
@@ -60,11 +75,31 @@ public struct StepReport: Codable, Equatable, Sendable {
     }
 
     public var text: String {
-        String(format: "%@ %@ threads=%d B=%d T=%d P=%d dropout=%.2f: %.2f seq/s, median step %.1f ms (min %.1f), "
-               + "%.1f GFLOP/s (%.1f GFLOP/step) = %.0f%% of sgemm %.1f GFLOP/s, peak RSS %.0f MB "
-               + "(activations %.0f MB, parameters+gradients %.0f MB), loss %.3f -> %.3f",
-               config, task.rawValue, threads, batchSize, seqLength, predictions, dropout, seqPerS,
-               stepMsMedian, stepMsMin, gflops, flopsPerStep / 1e9, 100 * gemmEfficiency, sgemmGflops, peakRssMb,
-               activationMb, parameterAndGradientMb, firstLoss, lastLoss)
+        let source = data.map { String(format: ", data %@ (%d batches, %.1f%% padding): %.0f real tokens/s", $0, distinctBatches,
+                                       100 * paddingShare, realTokensPerS) } ?? ""
+        return String(format: "%@ %@%@ threads=%d B=%d T=%d P=%d dropout=%.2f: %.2f seq/s, median step %.1f ms (min %.1f), "
+                      + "%.1f GFLOP/s (%.1f GFLOP/step) = %.0f%% of sgemm %.1f GFLOP/s, peak RSS %.0f MB "
+                      + "(activations %.0f MB, parameters+gradients %.0f MB), loss %.3f -> %.3f%@",
+                      config, task.rawValue, padded ? " padded" : "", threads, batchSize, seqLength, predictions, dropout, seqPerS,
+                      stepMsMedian, stepMsMin, gflops, flopsPerStep / 1e9, 100 * gemmEfficiency, sgemmGflops, peakRssMb,
+                      activationMb, parameterAndGradientMb, firstLoss, lastLoss, source)
+    }
+}
+
+/// An optional that JSON encodes as null: synthesized Codable leaves a nil optional's key out, and the
+/// job scripts read every key of every report.
+@propertyWrapper
+public struct NullWhenAbsent<Value: Codable & Equatable & Sendable>: Codable, Equatable, Sendable {
+    public var wrappedValue: Value?
+    public init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        wrappedValue = container.decodeNil() ? nil : try container.decode(Value.self)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
     }
 }

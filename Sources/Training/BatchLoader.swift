@@ -125,7 +125,8 @@ public final class BatchLoader {
 
 extension PretrainingBatch {
     /// Writes instance `x` into row `row` of `batch` (padded to seqLength / maxPredictions).
-    func fill(row: Int, with x: PretrainingInstance) {
+    /// Public for `bench --data`, which must see the rows exactly as training does.
+    public func fill(row: Int, with x: PretrainingInstance) {
         let T = seqLength, P = maxPredictions
         let n = min(x.inputIds.count, T)
         for t in 0..<T {
