@@ -58,16 +58,17 @@ def parse():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", required=True, help="a folder of shards or one shard file")
-    p.add_argument("--size", nargs="+", default=["bert-tiny"], choices=list(SIZES))
+    p.add_argument("--size", nargs="+", default=["bert-tiny"], choices=list(SIZES), help="presets, timed one after another")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (and OMP/MKL/OpenBLAS threads)")
     p.add_argument("--batch", type=int, default=32, help="sequences per step (B)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--steps", type=int, default=5, help="minimum timed steps")
     p.add_argument("--min-seconds", type=float, default=10.0,
                    help="keep timing steps until this much time has passed (0: exactly --steps, the batches bench --data times)")
-    p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--mlm", choices=["hf", "gathered"], default="gathered")
+    p.add_argument("--seed", type=int, default=1234, help="seed of the weights and the dropout masks")
+    p.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (weight decay 0.01)")
+    p.add_argument("--mlm", choices=["hf", "gathered"], default="gathered",
+                   help="MLM head at the labelled positions only (gathered, as bert-pretrain) or at all B*T (hf)")
     p.add_argument("--attn", default=None, help="attn_implementation (default: transformers' default)")
     p.add_argument("--json", default=None, help="append one JSON line per size to this file")
     args = p.parse_args()
