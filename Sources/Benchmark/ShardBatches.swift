@@ -52,15 +52,7 @@ public final class ShardBatches {
 
     /// The shard files `data` stands for, in the order their instances are numbered.
     public static func files(_ data: String) throws -> [String] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: data, isDirectory: &isDirectory) else {
-            throw TrainingError.badOption("--data \(data): no such file or directory")
-        }
-        guard isDirectory.boolValue else { return [data] }
-        let training = try ShardFiles.list(in: data, containing: "training")
-        let files = training.isEmpty ? try ShardFiles.list(in: data, containing: nil) : training
-        guard !files.isEmpty else { throw TrainingError.badOption("--data \(data): no shard files (*.hdf5, *.h5, *.hdf) in this folder") }
-        return files
+        try ShardFiles.expand([data], prefer: "training")
     }
 
     /// Positions of `batch`'s B × T holding padding (input mask 0).

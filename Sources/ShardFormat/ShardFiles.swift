@@ -20,9 +20,10 @@ public enum ShardFiles {
         }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map { (directory as NSString).appendingPathComponent($0) }
     }
 
-    /// `paths` expanded: a file stays itself; a directory gives its `*test*` shards, or all its shards
-    /// when it has none (`preferTest` false: always all its shards, as `inspect` wants).
-    public static func expand(_ paths: [String], preferTest: Bool = true) throws -> [String] {
+    /// `paths` expanded: a file stays itself; a directory gives its shards whose name contains `prefer`
+    /// (`evaluate`: "test"; `bench`: "training"), or all its shards when it has none (`prefer` nil: always
+    /// all its shards, as `inspect` wants).
+    public static func expand(_ paths: [String], prefer: String? = "test") throws -> [String] {
         var out: [String] = []
         for path in paths {
             var isDir: ObjCBool = false
@@ -30,8 +31,8 @@ public enum ShardFiles {
                 throw ShardError(path: path, reason: "no such file or directory")
             }
             if isDir.boolValue {
-                let test = preferTest ? try list(in: path, containing: "test") : []
-                let all = test.isEmpty ? try list(in: path, containing: nil) : test
+                let preferred = try prefer.map { try list(in: path, containing: $0) } ?? []
+                let all = preferred.isEmpty ? try list(in: path, containing: nil) : preferred
                 if all.isEmpty {
                     throw ShardError(path: path, reason: "no shard files (\(extensions.sorted().map { "*." + $0 }.joined(separator: ", "))) in this directory")
                 }

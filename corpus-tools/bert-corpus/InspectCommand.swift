@@ -41,7 +41,7 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         let vocabulary = try vocab.map { try Vocabulary(path: $0) }
-        let paths = try ShardFiles.expand(shards, preferTest: false)
+        let paths = try ShardFiles.expand(shards, prefer: nil)
         if verifyShards {
             // Before HDF5 opens any of them: a damaged file can make the library loop or crash.
             try ShardVerification.verify(paths, communicator: nil) { FileHandle.standardError.write(Data("info: \($0)\n".utf8)) }
