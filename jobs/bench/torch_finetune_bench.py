@@ -44,16 +44,7 @@ import subprocess
 import sys
 import time
 
-SIZES = {
-    # name: (layers, hidden, heads, intermediate)
-    "bert-tiny": (2, 128, 2, 512),
-    "bert-mini": (4, 256, 4, 1024),
-    "bert-small": (4, 512, 8, 2048),
-    "bert-medium": (8, 512, 8, 2048),
-    "bert-base": (12, 768, 12, 3072),
-}
-VOCAB = 30522
-MAX_POSITIONS = 512
+from bench_sizes import MAX_POSITIONS, SIZES, VOCAB  # noqa: E402 (jobs/bench is the script's folder)
 PAD, CLS, SEP = 0, 101, 102
 # Batches built ahead of timing; steps cycle through them.
 MAX_PREBUILT_BATCHES = 256

@@ -41,16 +41,8 @@ import statistics
 import sys
 import time
 
-SIZES = {
-    # name: (layers, hidden, heads, intermediate)
-    "bert-tiny": (2, 128, 2, 512),
-    "bert-mini": (4, 256, 4, 1024),
-    "bert-small": (4, 512, 8, 2048),
-    "bert-medium": (8, 512, 8, 2048),
-    "bert-base": (12, 768, 12, 3072),
-}
-VOCAB = 30522
-MAX_POS = 512
+from bench_sizes import MAX_POSITIONS, SIZES, VOCAB  # noqa: E402 (jobs/bench is the script's folder)
+MAX_POS = MAX_POSITIONS
 SHARD_EXTENSIONS = {"hdf5", "h5", "hdf"}
 
 
