@@ -41,10 +41,8 @@ public final class BertEncoder {
     /// Compute real tokens only (the default); false = the rectangular [B·T] path (`--padded`).
     public var packsSequences = true
 
-    // Shape of the last forward: B and the padded T of its inputs, and where each sequence's rows are.
-    public private(set) var batchSize = 0, seqLength = 0
+    /// Where each sequence's rows are in the last forward.
     public let rows: SequenceRows
-    private var training = false
     private var hiddenDrop: Float = 0, attentionDrop: Float = 0
 
     // Inputs of the last forward, at the rows (backward needs the ids for the embedding scatter).
@@ -165,9 +163,6 @@ public final class BertEncoder {
                         inputMask mask: UnsafePointer<Int32>, batchSize B: Int, seqLength T: Int, training: Bool,
                         instances: UnsafePointer<Int>? = nil, step: Int = 0, pack: Bool = true) throws {
         try validate(inputIds: ids, segmentIds: segs, inputMask: mask, batchSize: B, seqLength: T)
-        batchSize = B
-        seqLength = T
-        self.training = training
         hiddenDrop = training ? Float(config.hiddenDropoutProb) : 0
         attentionDrop = training ? Float(config.attentionProbsDropoutProb) : 0
         let H = config.hiddenSize, I = config.intermediateSize
