@@ -1,14 +1,59 @@
-// Sgemm: the one door to cblas_sgemm. Every matrix product of the model goes through
-// `sgemm`, which checks the shapes against the leading dimensions (row-major, as
-// PyTorch stores tensors) before handing the pointers to OpenBLAS.
+// Sgemm: the one door to the matrix products. Every product of the model goes through `sgemm`,
+// which checks the shapes against the leading dimensions (row-major, as PyTorch stores tensors)
+// and runs it at the run's precision (`MatrixProducts.use`):
+//   fp32  cblas_sgemm on the operands as they are (OpenBLAS);
+//   bf16  what torch.autocast("cpu", dtype=torch.bfloat16) does to a product: both operands rounded
+//         to bfloat16 (nearest even), products accumulated and written in float32. On a CPU with a
+//         bf16 kernel in oneDNN (AVX512-BF16, AMX) the operands are converted to bf16 and oneDNN's
+//         matmul runs; elsewhere they are rounded to bf16 values kept in float32 and cblas_sgemm runs
+//         ("emulated": the product of two bf16 values is exact in float32, so only summation order
+//         differs from a bf16 kernel, and the numbers are a bf16 run's at fp32 speed).
+// Everything else (LayerNorm, softmax, GELU, dropout, losses, reductions, the optimizer) is float32
+// whatever the precision: only products change.
 
 import CBLAS
+import CKernels
 import Foundation
+import Logging
+
+/// The precision of the matrix products (`--precision`).
+public enum Precision: String, CaseIterable, Codable, Sendable {
+    case fp32, bf16
+}
+
+/// Which code computes the products, as `bench` reports it.
+public enum ProductPath: String, Sendable {
+    case openblasFP32 = "openblas-fp32", emulatedBF16 = "emulated-bf16", onednnBF16 = "onednn-bf16"
+}
+
+public enum MatrixProducts {
+    /// The path every later `sgemm` takes (process-wide, like `BLAS.setThreads`).
+    public private(set) static var path: ProductPath = .openblasFP32
+    public static var precision: Precision { path == .openblasFP32 ? .fp32 : .bf16 }
+    private static var toldEmulated = false
+
+    /// Sets the precision of every later product. bf16 takes oneDNN when it has a bf16 matmul kernel
+    /// on this CPU, else the emulation (logged once: same numbers, no speed-up). `emulate` forces the
+    /// emulation (tests compare both paths where oneDNN has the kernel).
+    @discardableResult
+    public static func use(_ precision: Precision, emulate: Bool = false, logger: Logger? = nil) -> ProductPath {
+        switch precision {
+        case .fp32: path = .openblasFP32
+        case .bf16:
+            path = !emulate && OneDNN.hasBF16Kernel ? .onednnBF16 : .emulatedBF16
+            if path == .emulatedBF16 && !emulate && !toldEmulated {
+                toldEmulated = true
+                logger?.notice("bf16: this CPU has no bf16 matmul kernel in oneDNN (it needs AVX512-BF16 or AMX); products are rounded to bf16 and run on OpenBLAS in float32: the numbers of a bf16 run, without its speed-up")
+            }
+        }
+        return path
+    }
+}
 
 /// C[m, n] = alpha · op(A)[m, k] · op(B)[k, n] + beta · C, all row-major.
 /// `transA`: A is stored [k, m] (so op(A) = Aᵀ); otherwise [m, k]. Likewise `transB`.
 /// Leading dimensions are row strides in elements, so strided views (a head's slice of
-/// the fused QKV rows, lda = 3H) need no copy.
+/// the fused QKV rows, lda = 3H) need no copy in fp32; in bf16 the rounded copy is contiguous.
 @inline(__always)
 public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
            alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
@@ -20,8 +65,85 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
     precondition(ldb >= max(1, transB ? k : n), "sgemm: ldb \(ldb) < \(transB ? k : n) (transB=\(transB))")
     precondition(ldc >= max(1, n), "sgemm: ldc \(ldc) < n \(n)")
     if m == 0 || n == 0 { return }
+    switch MatrixProducts.path {
+    case .openblasFP32:
+        cblasProduct(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    case .emulatedBF16, .onednnBF16:
+        bf16Product(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                    beta: beta, c: c, ldc: ldc)
+    }
+}
+
+@inline(__always)
+private func cblasProduct(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                          _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                          _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// The bf16 product: each operand, as stored (rows × columns at its leading dimension), is rounded
+/// into this thread's operand buffers with row stride = columns, then multiplied. k = 0 (an empty
+/// sum) leaves beta · C, as BLAS does.
+private func bf16Product(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    let aRows = transA ? k : m, aColumns = transA ? m : k
+    let bRows = transB ? n : k, bColumns = transB ? k : n
+    let buffers = OperandBuffers.ofThisThread
+    if MatrixProducts.path == .onednnBF16 {
+        let (a16, b16) = buffers.bits(aRows * aColumns, bRows * bColumns)
+        bp_convert_rows_bf16(a16, a, aRows, aColumns, lda)
+        bp_convert_rows_bf16(b16, b, bRows, bColumns, ldb)
+        OneDNN.matmulBF16(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                          a: a16, lda: aColumns, b: b16, ldb: bColumns, beta: beta, c: c, ldc: ldc)
+    } else {
+        let (ra, rb) = buffers.floats(aRows * aColumns, bRows * bColumns)
+        bp_round_rows_bf16(ra, a, aRows, aColumns, lda)
+        bp_round_rows_bf16(rb, b, bRows, bColumns, ldb)
+        cblasProduct(transA, transB, m, n, k, alpha, ra, max(1, aColumns), rb, max(1, bColumns), beta, c, ldc)
+    }
+}
+
+/// Two growable buffers per thread for a product's rounded operands (attention's workers run products
+/// side by side). They grow to the largest operand the thread has rounded and are then reused: after
+/// the first step of a run, a step allocates nothing here.
+private final class OperandBuffers {
+    private var first = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64), firstBytes = 64
+    private var second = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64), secondBytes = 64
+
+    deinit { first.deallocate(); second.deallocate() }
+
+    func floats(_ countA: Int, _ countB: Int) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+        reserve(countA * 4, countB * 4)
+        return (first.assumingMemoryBound(to: Float.self), second.assumingMemoryBound(to: Float.self))
+    }
+
+    func bits(_ countA: Int, _ countB: Int) -> (UnsafeMutablePointer<UInt16>, UnsafeMutablePointer<UInt16>) {
+        reserve(countA * 2, countB * 2)
+        return (first.assumingMemoryBound(to: UInt16.self), second.assumingMemoryBound(to: UInt16.self))
+    }
+
+    private func reserve(_ bytesA: Int, _ bytesB: Int) {
+        if bytesA > firstBytes { first.deallocate(); first = .allocate(byteCount: bytesA, alignment: 64); firstBytes = bytesA }
+        if bytesB > secondBytes { second.deallocate(); second = .allocate(byteCount: bytesB, alignment: 64); secondBytes = bytesB }
+    }
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        let status = pthread_key_create(&key) { pointer in
+            if let pointer { Unmanaged<OperandBuffers>.fromOpaque(pointer).release() }
+        }
+        precondition(status == 0, "pthread_key_create failed (\(status))")
+        return key
+    }()
+
+    static var ofThisThread: OperandBuffers {
+        if let pointer = pthread_getspecific(key) { return Unmanaged<OperandBuffers>.fromOpaque(pointer).takeUnretainedValue() }
+        let buffers = OperandBuffers()
+        pthread_setspecific(key, Unmanaged.passRetained(buffers).toOpaque())
+        return buffers
+    }
 }
 
 /// OpenBLAS threads used by every later `sgemm` (process-wide).
@@ -31,4 +153,7 @@ public enum BLAS {
         Parallel.threads = max(1, count)
     }
     public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// The kernel set OpenBLAS runs ("Haswell", "SkylakeX", "Cooperlake", …): its own pick for the CPU,
+    /// or what OPENBLAS_CORETYPE pins.
+    public static var coreName: String { String(cString: openblas_get_corename()) }
 }

@@ -51,3 +51,22 @@ CLONED void bp_gelu_backward(float *restrict grad, const float *restrict x, long
         }
     }
 }
+
+CLONED void bp_round_rows_bf16(float *restrict out, const float *restrict x, long rows, long columns, long ld) {
+    for (long r = 0; r < rows; r++) {
+        const float *row = x + r * ld;
+        float *o = out + r * columns;
+        for (long c = 0; c < columns; c++) {
+            uint32_t bits = (uint32_t)bp_bf16_bits(row[c]) << 16;
+            memcpy(o + c, &bits, 4);
+        }
+    }
+}
+
+CLONED void bp_convert_rows_bf16(uint16_t *restrict out, const float *restrict x, long rows, long columns, long ld) {
+    for (long r = 0; r < rows; r++) {
+        const float *row = x + r * ld;
+        uint16_t *o = out + r * columns;
+        for (long c = 0; c < columns; c++) o[c] = bp_bf16_bits(row[c]);
+    }
+}

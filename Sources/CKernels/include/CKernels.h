@@ -84,4 +84,21 @@ void bp_gelu_forward(float *out, const float *x, long count, int tanh_form);
 /// grad[i] *= gelu'(x[i]) for i < count.
 void bp_gelu_backward(float *grad, const float *x, long count, int tanh_form);
 
+/// The bfloat16 bit pattern of x (its upper 16 bits), rounded to nearest even as PyTorch and oneDNN
+/// round; a NaN stays a (quiet) NaN, ±inf and values that round past the largest finite bf16 become ±inf.
+static inline uint16_t bp_bf16_bits(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    uint32_t nan = (u & 0x7fffffffu) > 0x7f800000u;
+    uint32_t rounded = u + 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)((nan ? (u | 0x00400000u) : rounded) >> 16);
+}
+
+/// Rows of a strided float matrix view, rounded to bf16: out (row stride `columns`) gets rows × columns
+/// values of x (row stride ld). `bp_round_rows_bf16` keeps them as float32 (exact: a bf16 value is a float
+/// with 16 zero low bits), the operand of an emulated bf16 product; `bp_convert_rows_bf16` writes the bit
+/// patterns, the operand oneDNN reads.
+void bp_round_rows_bf16(float *out, const float *x, long rows, long columns, long ld);
+void bp_convert_rows_bf16(uint16_t *out, const float *x, long rows, long columns, long ld);
+
 #endif
