@@ -1,5 +1,6 @@
 // The machine's matrix-product peak that the step's GFLOP/s are compared with: one n×n×n
-// cblas_sgemm through the model's own door (BERT.sgemm), at the threads set for the run.
+// cblas_sgemm through the model's own door (BERT.sgemm) in fp32 whatever the run's precision, at the
+// threads set for the run, on the kernels OpenBLAS runs (BLAS.coreName).
 
 import BERT
 import Dispatch
@@ -12,6 +13,9 @@ public enum SgemmPeak {
         let c = UnsafeMutableBufferPointer<Float>.allocate(capacity: n * n)
         defer { a.deallocate(); b.deallocate(); c.deallocate() }
         for i in 0..<(n * n) { a[i] = Float(i % 7) * 0.1; b[i] = Float(i % 5) * 0.1; c[i] = 0 }
+        let precision = MatrixProducts.precision
+        MatrixProducts.use(.fp32)
+        defer { MatrixProducts.use(precision) }
         var times: [Double] = []
         for r in 0...repeats {
             let t0 = DispatchTime.now().uptimeNanoseconds

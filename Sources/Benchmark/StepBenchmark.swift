@@ -30,6 +30,8 @@ public struct StepBenchmarkSettings: Sendable {
     public var data: String? = nil
     /// The rectangular [B·T] path (encoder.packsSequences false) instead of computing real tokens only.
     public var padded = false
+    /// The matrix products' precision (MatrixProducts.use): bf16 takes oneDNN where the CPU has a bf16 kernel.
+    public var precision: Precision = .fp32
 
     public init(config: BertConfig) { self.config = config }
 }
@@ -50,6 +52,8 @@ public struct StepTimings: Sendable {
     public var paddingShare: Double
     /// Distinct batches the steps cycled over (1 for the synthetic batch).
     public var distinctBatches: Int
+    /// Which code computed the products (openblas-fp32, emulated-bf16, onednn-bf16).
+    public var products: ProductPath
 
     public var median: Double { seconds.sorted()[seconds.count / 2] }
 }
@@ -75,6 +79,8 @@ public enum StepBenchmark {
             T = s.seqLength; P = s.predictions
             paddingShare = 0
         }
+        let products = MatrixProducts.use(s.precision)
+        defer { MatrixProducts.use(.fp32) }
         let seconds: [Double], losses: [Double], sizes: (parameters: Int, activationBytes: Int, parameterBytes: Int)
         switch s.task {
         case .pretraining:
@@ -91,7 +97,7 @@ public enum StepBenchmark {
         }
         return StepTimings(seconds: seconds, losses: losses, parameterCount: sizes.parameters, activationBytes: sizes.activationBytes,
                            parameterBytes: sizes.parameterBytes, seqLength: T, predictions: P, paddingShare: paddingShare,
-                           distinctBatches: batches.count)
+                           distinctBatches: batches.count, products: products)
     }
 
     /// Step i computes batches[i mod K]. Throws if a batch is refused by the model (a shard row out of

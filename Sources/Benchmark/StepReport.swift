@@ -1,6 +1,7 @@
 // What `bert-pretrain bench` prints: one line of text, or one JSON object (JSONEncoder, snake_case keys,
 // as jobs/bench-vs-pytorch.sh, jobs/bench-scaling.sh and jobs/bench-unpadded.sh read them).
 
+import BERT
 import Foundation
 
 public struct StepReport: Codable, Equatable, Sendable {
@@ -11,6 +12,11 @@ public struct StepReport: Codable, Equatable, Sendable {
     /// The rectangular padded path (--padded) rather than real tokens only.
     public var padded: Bool
     public var threads: Int
+    /// Which code computed the products (openblas-fp32, emulated-bf16, onednn-bf16), and the kernel set
+    /// OpenBLAS runs (its pick for the CPU, or what OPENBLAS_CORETYPE pins): float32 products and the
+    /// sgemm peak below run on it.
+    public var products: String
+    public var openblasCore: String
     public var batchSize: Int
     public var seqLength: Int
     public var predictions: Int
@@ -46,6 +52,7 @@ public struct StepReport: Codable, Equatable, Sendable {
         let flops = StepFLOPs.perStep(config: s.config, batch: s.batchSize, seq: timings.seqLength,
                                       predictions: s.task == .pretraining ? timings.predictions : 0)
         config = configName; task = s.task; data = s.data; padded = s.padded; self.threads = threads
+        products = timings.products.rawValue; openblasCore = BLAS.coreName
         batchSize = s.batchSize; seqLength = timings.seqLength; predictions = timings.predictions
         dropout = s.config.hiddenDropoutProb; steps = s.steps; warmup = s.warmup
         parameters = timings.parameterCount
@@ -79,10 +86,10 @@ public struct StepReport: Codable, Equatable, Sendable {
                                        100 * paddingShare, realTokensPerS) } ?? ""
         return String(format: "%@ %@%@ threads=%d B=%d T=%d P=%d dropout=%.2f: %.2f seq/s, median step %.1f ms (min %.1f), "
                       + "%.1f GFLOP/s (%.1f GFLOP/step) = %.0f%% of sgemm %.1f GFLOP/s, peak RSS %.0f MB "
-                      + "(activations %.0f MB, parameters+gradients %.0f MB), loss %.3f -> %.3f%@",
+                      + "(activations %.0f MB, parameters+gradients %.0f MB), loss %.3f -> %.3f, products %@ (OpenBLAS core %@)%@",
                       config, task.rawValue, padded ? " padded" : "", threads, batchSize, seqLength, predictions, dropout, seqPerS,
                       stepMsMedian, stepMsMin, gflops, flopsPerStep / 1e9, 100 * gemmEfficiency, sgemmGflops, peakRssMb,
-                      activationMb, parameterAndGradientMb, firstLoss, lastLoss, source)
+                      activationMb, parameterAndGradientMb, firstLoss, lastLoss, products, openblasCore, source)
     }
 }
 

@@ -100,6 +100,7 @@ public final class Trainer<Task: TrainingTask> {
         try communicator.broadcast(model.parameters)
         model.seedDropout(options.seed)   // the same on every rank: masks are keyed by instance (Dropout.swift)
         model.encoder.packsSequences = !(options.padded ?? false)
+        MatrixProducts.use(options.precision ?? .fp32, logger: communicator.isRoot ? logger : nil)
 
         plan = DataPlan(instanceCount: task.instanceCount, batchSize: options.batchSize, ranks: communicator.size,
                         accumulationSteps: options.accumulationSteps, seed: options.seed)

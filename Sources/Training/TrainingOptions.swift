@@ -5,6 +5,7 @@
 // continues with exactly the settings it started with.
 
 import Foundation
+import BERT
 
 public enum ScheduleKind: String, Codable, Sendable, CaseIterable {
     /// Linear warm-up, then linear decay to zero (BERT's schedule).
@@ -64,6 +65,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Compute every batch as the [B, T] rectangle, padding included, instead of real tokens only (for comparison);
     /// nil means false (optional so that options saved before the setting existed still load).
     public var padded: Bool? = nil
+    /// The matrix products' precision (`--precision`); nil means fp32 (optional so that options saved before
+    /// the setting existed still load). A resume keeps the saved one.
+    public var precision: Precision? = nil
     /// Skip the held-out evaluation at the end of each epoch.
     public var skipEval: Bool = false
     /// Seconds without progress before the stall watchdog ends the job; nil = max(300, 20 × median step), 0 = off.

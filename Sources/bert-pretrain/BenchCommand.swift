@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Time training steps of one model replica on synthetic or real (--data) pretraining batches.",
         discussion: """
-            Each step: forward, zero gradients, backward, AdamW update, on B full-length sequences ([CLS] A [SEP] B [SEP], token ids uniform in [1000, vocab), --predictions positions per sequence replaced by [MASK]). Reports sequences/s, the median step time, achieved GFLOP/s, peak RSS, and cblas_sgemm GFLOP/s of a 2048³ product at the same thread count.
+            Each step: forward, zero gradients, backward, AdamW update, on B full-length sequences ([CLS] A [SEP] B [SEP], token ids uniform in [1000, vocab), --predictions positions per sequence replaced by [MASK]). Reports sequences/s, the median step time, achieved GFLOP/s, peak RSS, cblas_sgemm GFLOP/s of a 2048³ product at the same thread count (fp32 whatever --precision), which code computed the products (openblas-fp32, emulated-bf16 or onednn-bf16) and the kernel set OpenBLAS runs (openblas_get_corename: its own pick for the CPU, or what OPENBLAS_CORETYPE pins).
 
             With --data, the steps compute real batches of the shards instead, read before timing in file order (shards sorted by name, as train numbers them): batch k holds instances k·B ..< (k+1)·B, and step s (warm-up included) computes batch s mod K, K = min(--warmup + --steps, full batches in the shards). T and P are the shards' (--seq-length and --predictions are not used). Also reported: the padding share of the timed batches (padded positions ÷ B·T) and real tokens/s (seq/s × T × (1 − padding share)). With --task classification the shard rows are the sentence pairs, labelled by their next-sentence label (as the synthetic batch's pairs; masked tokens stay [MASK]).
 
@@ -62,6 +62,8 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Compute all B·T positions, padding included (the rectangular path), instead of real tokens only.")
     var padded = false
 
+    @OptionGroup var precisionFlag: PrecisionFlag
+
     @Flag(help: "Print one JSON object instead of the text report.")
     var json = false
 
@@ -89,6 +91,7 @@ struct BenchCommand: ParsableCommand {
         settings.task = task; settings.batchSize = batchSize; settings.seqLength = seqLength; settings.predictions = predictions
         settings.steps = steps; settings.warmup = warmup; settings.seed = seed
         settings.data = data; settings.padded = padded
+        settings.precision = precisionFlag.precision
         let timings = try StepBenchmark.run(settings)
         if let data, timings.seqLength != seqLength || timings.predictions != predictions {
             FileHandle.standardError.write(Data("note: \(data): T = \(timings.seqLength), P = \(timings.predictions) from the shards (--seq-length \(seqLength) and --predictions \(predictions) not used)\n".utf8))

@@ -40,6 +40,8 @@ struct EvaluateCommand: ParsableCommand {
 
     @OptionGroup var threadFlag: ThreadFlag
 
+    @OptionGroup var precisionFlag: PrecisionFlag
+
     func validate() throws {
         if data.isEmpty { throw ValidationError("give at least one shard file or directory to --data") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
@@ -51,6 +53,7 @@ struct EvaluateCommand: ParsableCommand {
         let logger = Logger(label: "bert-pretrain")
         do {
             threadFlag.configure(world, logger: logger)
+            precisionFlag.configure(logger: world.isRoot ? logger : nil)
             let config = try Checkpoint.config(in: checkpoint)
             let paths = try ShardFiles.expand(data)
             if verifyShards {

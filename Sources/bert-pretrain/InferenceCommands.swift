@@ -41,6 +41,8 @@ struct InferenceFlags: ParsableArguments {
 
     @OptionGroup var threadFlag: ThreadFlag
 
+    @OptionGroup var precisionFlag: PrecisionFlag
+
     @Flag(help: "Debug logging on rank 0.")
     var verbose = false
 
@@ -56,6 +58,7 @@ struct InferenceFlags: ParsableArguments {
         let logger = Logger(label: "bert-pretrain")
         do {
             threadFlag.configure(world, logger: logger)
+            precisionFlag.configure(logger: world.isRoot ? logger : nil)
             try body(world, logger)
         } catch {
             world.abort("\(error)")

@@ -1,5 +1,5 @@
 // The run-control flags `train` and `finetune` share (resume, checkpoints, logs, threads, stopping,
-// the stall watchdog), declared once and included in both with @OptionGroup.
+// the stall watchdog, the layout and precision of the computation), declared once and included in both with @OptionGroup.
 
 import ArgumentParser
 import Distributed
@@ -34,6 +34,8 @@ struct RunFlags: ParsableArguments {
     @Flag(help: "Compute each batch as the [batch, max length] rectangle, padding included, instead of real tokens only (the default; results are the same up to float summation order): for comparison.")
     var padded = false
 
+    @OptionGroup var precisionFlag: PrecisionFlag
+
     @Flag(help: "Debug logging on rank 0.")
     var verbose = false
 
@@ -49,6 +51,7 @@ struct RunFlags: ParsableArguments {
         o.checkpointEverySteps = checkpointEverySteps; o.keepLast = keepLast; o.logEverySteps = logEverySteps
         o.stopAfterSteps = stopAfterSteps; o.stallTimeout = stallTimeout
         if padded { o.padded = true }
+        if precisionFlag.precision != .fp32 { o.precision = precisionFlag.precision }
     }
 
     /// The process around the run (TrainingRun) with these flags.
