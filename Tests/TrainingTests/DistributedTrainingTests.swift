@@ -87,6 +87,46 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertGreaterThan(Set(losses).count, 1, "losses \(losses)")
     }
 
+    /// `--precision bf16`: 2 ranks × 4 equal 1 rank × 8 (the all-reduce sums float32 gradients), a run
+    /// stopped at step 2 and resumed (without the flag: the saved precision wins) equals the uninterrupted
+    /// one, and bf16 is neither fp32 (losses differ) nor far from it (within 1e-2).
+    func testBF16TwoRanksEqualOneRankAndResumesExactly() throws {
+        let corpus = try TinyCorpus(trainingShards: [40, 24], testShards: [16])
+        let bf16 = ["--precision", "bf16", "--hidden-dropout", "0", "--attention-dropout", "0"]
+        let runs: [(name: String, ranks: Int, extra: [String])] = [
+            ("one", 1, bf16 + ["--batch-size", "8", "--stop-after-steps", "3"]),
+            ("two", 2, bf16 + ["--batch-size", "4", "--stop-after-steps", "3", "--check-parameter-sync"]),
+            ("part", 1, bf16 + ["--batch-size", "8", "--stop-after-steps", "2"]),
+            ("fp32", 1, ["--hidden-dropout", "0", "--attention-dropout", "0", "--batch-size", "8", "--stop-after-steps", "3"]),
+        ]
+        var metrics: [String: [[String: String]]] = [:]
+        for run in runs {
+            let out = corpus.root + "/" + run.name
+            let r = try MPI.run(ranks: run.ranks, baseArguments(corpus, output: out) + run.extra, log: out + "-log")
+            XCTAssertEqual(r.status, 0, "\(run.name) failed:\n\(r.stderr)")
+            XCTAssertEqual(r.stderr.contains("\"precision\" : \"bf16\""), run.name != "fp32", "the effective configuration says the precision")
+            metrics[run.name] = try readMetrics(out + "/metrics.csv")
+        }
+        let part = corpus.root + "/part"
+        let r = try MPI.run(ranks: 1, ["--resume", "--output", part, "--stop-after-steps", "3"], log: part + "-log2")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        metrics["part"] = try readMetrics(part + "/metrics.csv")
+
+        XCTAssertEqual(metrics["one"]?.count, 3)
+        assertRowsEqual(metrics["one"]!, metrics["two"]!, tolerance: 1e-5, "bf16 1×8 vs 2×4")
+        assertRowsEqual(metrics["one"]!, metrics["part"]!, tolerance: 1e-6, "bf16 uninterrupted vs stopped at 2 and resumed")
+        let weights = try ["one", "part"].map { try readSafetensors(corpus.root + "/\($0)/step-0000003/model.safetensors") }
+        for (name, x) in weights[0] {
+            let diff = zip(x, weights[1][name] ?? []).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertLessThanOrEqual(diff, 1e-6, "\(name) differs by \(diff) after the bf16 resume")
+        }
+        for (a, b) in zip(metrics["one"]!, metrics["fp32"]!) {
+            let x = Double(a["loss"]!)!, y = Double(b["loss"]!)!
+            XCTAssertNotEqual(x, y, "bf16 and fp32 wrote the same loss: bf16 did nothing")
+            XCTAssertLessThanOrEqual(abs(x - y) / y, 1e-2, "bf16 loss \(x) vs fp32 \(y)")
+        }
+    }
+
     /// 20 steps on shards with 8…32 real tokens of 32 (about 40 % padding), dropout 0: the unpadded run
     /// (the default) and the `--padded` run write the same metrics rows.
     func testUnpaddedRunEqualsThePaddedRun() throws {
