@@ -54,6 +54,30 @@ public enum LossPlot {
         return out
     }
 
+    /// One panel with the total loss of several runs (`bert-pretrain compare`): each run's train line and
+    /// its held-out points joined, in the run's colour (train solid, held-out dashed with markers).
+    public static func comparison(runs: [(label: String, rows: [MetricsRow])], title: String) -> String {
+        let palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+        func pts(_ r: [MetricsRow]) -> [(x: Double, y: Double)] { r.map { (Double($0.step), $0.loss) }.filter { $0.1.isFinite } }
+        let series = runs.enumerated().flatMap { i, run in
+            [Series(label: run.label + ": train loss", color: palette[i % palette.count], dashed: false,
+                    points: pts(run.rows.filter { $0.split == "train" }), markers: false),
+             Series(label: run.label + ": held-out loss", color: palette[i % palette.count], dashed: true,
+                    points: pts(run.rows.filter { $0.split == "eval" }), markers: true)]
+        }
+        let xMax = max(runs.flatMap { $0.rows.map { Double($0.step) } }.max() ?? 1, 1)
+        let lossMax = niceCeiling(series.flatMap { $0.points.map(\.y) }.max() ?? 1)
+        let width = 960.0, height = 420.0
+        return """
+        <?xml version="1.0" encoding="UTF-8"?>
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="13">
+        <rect x="0" y="0" width="\(Int(width))" height="\(Int(height))" fill="white"/>
+        <text x="\(width / 2)" y="26" text-anchor="middle" font-size="17" font-weight="bold">\(escape(title))</text>
+
+        """ + panel(series: series, frame: (x: 80, y: 50, w: 560, h: 300), xRange: (0, xMax), yRange: (0, lossMax),
+                    yLabel: "loss (cross-entropy)", xLabel: "optimizer step", percent: false) + "</svg>\n"
+    }
+
     /// "mlm_accuracy" → "MLM accuracy", "matthews_correlation" → "matthews correlation".
     static func label(_ column: String) -> String {
         column.split(separator: "_").map { ["mlm", "nsp", "mse", "f1"].contains($0) ? $0.uppercased() : String($0) }

@@ -136,6 +136,17 @@ public final class MetricsLog {
         }
     }
 
+    /// The rows of any run's metrics.csv, pretraining or fine-tuning: the task's columns are taken from its
+    /// header (the fields between `loss` and `grad_norm`), which must otherwise be the standard one.
+    public static func readAnyTask(path: String) throws -> [MetricsRow] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw StorageError(path: path, reason: "cannot read") }
+        let header = String(decoding: data.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self).split(separator: ",").map(String.init)
+        guard let loss = header.firstIndex(of: "loss"), let norm = header.firstIndex(of: "grad_norm"), loss < norm else {
+            throw StorageError(path: path, reason: "line 1: not a metrics.csv header (no loss … grad_norm columns)")
+        }
+        return try read(path: path, columns: MetricsColumns(names: Array(header[(loss + 1)..<norm]), lossCurves: [], scoreCurves: []))
+    }
+
     /// Appends one row (and flushes it to the file, so a killed run keeps what it logged).
     public func append(_ row: MetricsRow) throws {
         precondition(row.columns == columns.names, "a row of columns \(row.columns) in a log of \(columns.names)")

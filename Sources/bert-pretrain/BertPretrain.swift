@@ -10,7 +10,7 @@ struct BertPretrain: ParsableCommand {
         commandName: "bert-pretrain",
         abstract: "Pretrain BERT (masked LM + next sentence) on every MPI rank, all-reducing gradients each step; fine-tune it for classification; use it (embed, fill-mask, nsp, predict).",
         subcommands: [TrainCommand.self, FinetuneCommand.self, EvaluateCommand.self, EmbedCommand.self, FillMaskCommand.self,
-                      NextSentenceCommand.self, PredictCommand.self, BenchCommand.self],
+                      NextSentenceCommand.self, PredictCommand.self, BenchCommand.self, CompareCommand.self],
         defaultSubcommand: TrainCommand.self)
 
     /// Every subcommand: a fatal signal names what the process was doing (FatalSignals.swift).

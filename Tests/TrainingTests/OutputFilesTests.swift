@@ -82,6 +82,33 @@ final class OutputFilesTests: XCTestCase {
         }
     }
 
+    /// `bert-pretrain compare`: two runs' metrics.csv (a pretraining one, and a fine-tuning one whose task
+    /// columns are read from its header) in one well-formed SVG, a train line and held-out points per run.
+    func testComparisonOfRunsReadsAnyTaskAndDrawsEachRun() throws {
+        let pretraining = dir + "/pretraining.csv", fineTuning = dir + "/finetuning.csv"
+        let rows = (1...5).map { Self.row("train", $0, loss: 3 - 0.1 * Double($0)) } + [Self.row("eval", 5, loss: 2.6)]
+        try (([MetricsRow.header] + rows.map(\.csvLine)).joined(separator: "\n") + "\n").write(toFile: pretraining, atomically: true, encoding: .utf8)
+        try ("split,step,epoch,samples,lr,loss,accuracy,f1,grad_norm,seq_per_s,allreduce_ms\n"
+             + "train,10,1,320,2e-05,0.69,0.5,0.4,1.5,30,0\neval,20,1,640,2e-05,0.61,0.7,0.65,nan,nan,nan\n")
+            .write(toFile: fineTuning, atomically: true, encoding: .utf8)
+        let a = try MetricsLog.readAnyTask(path: pretraining), b = try MetricsLog.readAnyTask(path: fineTuning)
+        XCTAssertEqual(a.map(\.loss), rows.map(\.loss))
+        XCTAssertEqual(b.map(\.split), ["train", "eval"])
+        XCTAssertEqual(b[1].loss, 0.61)
+        XCTAssertEqual(b[0].columns, ["accuracy", "f1"])
+        let svg = LossPlot.comparison(runs: [("fp32", a), ("bf16", b)], title: "fp32 & bf16")
+        let checker = SVGChecker()
+        let parser = XMLParser(data: Data(svg.utf8))
+        parser.delegate = checker
+        XCTAssertTrue(parser.parse(), "the comparison must parse as XML")
+        XCTAssertEqual(checker.count("polyline"), 4, "a train line and a held-out line per run")
+        for label in ["fp32: train loss", "fp32: held-out loss", "bf16: train loss", "bf16: held-out loss", "fp32 & bf16"] {
+            XCTAssertTrue(checker.texts.contains(label), "missing text \"\(label)\" in \(checker.texts)")
+        }
+        try "step,loss\n1,2\n".write(toFile: dir + "/other.csv", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try MetricsLog.readAnyTask(path: dir + "/other.csv")) { XCTAssertTrue("\($0)".contains("line 1"), "\($0)") }
+    }
+
     func testTicksAreRoundAndCoverTheRange() {
         XCTAssertEqual(LossPlot.ticks(0, 10), [0, 2, 4, 6, 8, 10])
         let unit = LossPlot.ticks(0, 1)
