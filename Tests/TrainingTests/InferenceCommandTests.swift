@@ -68,6 +68,28 @@ final class InferenceCommandTests: XCTestCase {
         }
     }
 
+    /// `--precision bf16` on the inference commands: classifier scores within 1e-2 of fp32's but not all
+    /// equal to them (bf16 ran), and -np 2 writes what -np 1 writes, byte for byte.
+    func testBF16PredictionsAreCloseToFP32AndTheSameOnAnyRankCount() throws {
+        let pairs = try writeInputs(count: 10, pairs: true)
+        let args = ["predict", "--checkpoint", Self.classifier, "--input", pairs, "--top-k", "3"]
+        let fp32 = try output(ranks: 1, args, name: "fp32")
+        let bf16 = try output(ranks: 1, args + ["--precision", "bf16"], name: "bf16")
+        XCTAssertEqual(try output(ranks: 2, args + ["--precision", "bf16"], name: "bf16"), bf16, "-np 2 bf16 differs from -np 1")
+        func scores(_ data: Data) throws -> [Double] {
+            try data.split(separator: 0x0A).flatMap { line -> [Double] in
+                // A line is the top-k list of {"label", "score"} objects.
+                let labels = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line)) as? [[String: Any]])
+                return labels.compactMap { $0["score"] as? Double }
+            }
+        }
+        let a = try scores(fp32), b = try scores(bf16)
+        XCTAssertEqual(a.count, 30, String(decoding: fp32, as: UTF8.self))
+        XCTAssertEqual(a.count, b.count)
+        XCTAssertLessThanOrEqual(zip(a, b).map { abs($0 - $1) }.max() ?? 1, 1e-2, "bf16 scores \(b) vs fp32 \(a)")
+        XCTAssertNotEqual(a, b, "bf16 scores equal fp32's: bf16 did nothing")
+    }
+
     func testNpyHoldsTheJSONNumbers() throws {
         let texts = try writeInputs(count: 7)
         let args = ["embed", "--checkpoint", Self.pretraining, "--input", texts, "--normalize"]
