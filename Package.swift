@@ -35,6 +35,8 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+        // oneDNN's matmul for --precision bf16 on CPUs with bf16 instructions (Debian ships no .pc file for it).
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
         // The element-wise math (fast exp/erf/tanh, the GELU loops) in C: its loops are compiled for AVX2 + FMA as
         // well as the baseline and picked at load time (target_clones), which Swift cannot do.
@@ -45,7 +47,7 @@ let package = Package(
         .target(name: "Storage", dependencies: ["CCrypto", "CZlib"]),
         // The seeded generators (SplitMix64, xoshiro256**): one home, no dependencies.
         .target(name: "Randomness", swiftSettings: checkedButFast),
-        .target(name: "BERT", dependencies: ["CBLAS", "CKernels", "Storage", "Randomness", .product(name: "Logging", package: "swift-log")],
+        .target(name: "BERT", dependencies: ["CBLAS", "CDNNL", "CKernels", "Storage", "Randomness", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: checkedButFast),
         // sqrt without errno (it is never given a negative here) lets the update loops use vector sqrtps:
         // AdamW on bert-base went from scalar sqrtss + sqrtf calls to vectorised (see Sources/Optim/AdamW.swift).

@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages bert-pretrain needs, if any is missing (idempotent).
 # As root it runs apt-get itself; otherwise it prints the command for an administrator.
 set -euo pipefail
-packages=(libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev libssl-dev zlib1g-dev libdeflate-dev pkg-config "$@")
+packages=(libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev libhdf5-dev libssl-dev zlib1g-dev libdeflate-dev pkg-config "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
