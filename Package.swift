@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "RandomnessTests", dependencies: ["Randomness"]),
-        .testTarget(name: "BERTTests", dependencies: ["BERT", "CKernels", "Randomness", "Storage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "BERTTests", dependencies: ["BERT", "CBLAS", "CDNNL", "CKernels", "Randomness", "Storage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "BenchmarkTests", dependencies: ["Benchmark", "BERT", "CorpusBuild", "PretrainingData"]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "BERT", "Storage"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], resources: [.copy("Fixtures")]),
