@@ -9,13 +9,19 @@
 // scale (an attribute) and beta a `sum` post-op (dst = alpha · src · weights + beta · dst as it was),
 // left out when beta is 0 so that C is written without being read, as BLAS does.
 //
-// Primitives: one per distinct product (shape, strides, transposes, alpha, beta, data type, threads),
-// created on its first call and kept for the process (a model has a few dozen), in a dictionary behind a
-// lock. Each thread has its own stream, scratchpad and memory objects for the primitives it ran (memory
-// objects are mutable: they hold the data pointers), so that products run side by side from attention's
-// workers; after its first call on a thread, a product takes no lock and allocates nothing. (A CPU stream
-// costs 0.1 µs to create and destroy, measured here, so a stream per call would do too; per thread is
-// simply where the memory objects are.) Primitives themselves are safe to execute from several threads.
+// Primitives: one per kind of product (transposes, alpha, beta, data type, threads), with every size and
+// leading dimension a run-time value (DNNL_RUNTIME_DIM_VAL): unpadded batches change the row count N =
+// Σ lengths from one batch to the next and attention runs at each sequence's own length, so primitives
+// made for exact shapes would be created (a jit kernel: milliseconds) nearly every step. A model has a
+// handful of kinds, created on their first call and kept for the process, in a dictionary behind a lock.
+// (oneDNN 2.6 serves run-time shapes with its gemm-based matmul, jit bf16 kernels on AVX512-BF16; its
+// brgemm kernels, AMX's among them, need shapes fixed at creation.) Each thread has its own stream and
+// memory objects per exact shape it ran (memory objects are mutable: they hold the data pointers and the
+// shape), so that products run side by side from attention's workers; after the first call of a shape
+// on a thread, a product takes no lock and creates nothing. (A CPU stream costs 0.1 µs to create and
+// destroy, measured here, so a stream per call would do too; per thread is simply where the memory
+// objects are.) Primitives themselves are safe to execute from several threads; the scratchpad is
+// oneDNN's own (library mode: per thread, grown and reused).
 //
 // Threads: Debian's libdnnl runs on OpenMP (it links libgomp). An OpenMP thread count belongs to the
 // calling thread (omp_set_num_threads sets that thread's ICV; a thread that never set it gets
@@ -38,7 +44,7 @@ enum OneDNN {
         if ProcessInfo.processInfo.environment["BERT_ONEDNN"] == "off" { return nil }
         let probe = Key(dataType: dnnl_bf16, transA: false, transB: false, m: 64, n: 64, k: 64,
                         lda: 64, ldb: 64, ldc: 64, alpha: 1, beta: 0, threads: 1)
-        guard let descriptor = try? primitiveDescriptor(probe) else { return nil }
+        guard let descriptor = try? primitiveDescriptor(probe.kind) else { return nil }
         defer { dnnl_primitive_desc_destroy(descriptor) }
         return implementationName(descriptor)
     }()
@@ -94,7 +100,7 @@ enum OneDNN {
         let key = Key(dataType: dataType, transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
                       alpha: alpha, beta: beta, threads: threads)
         let state = ThreadState.current
-        let bound = state.bound[key] ?? state.bind(key, primitive(key))
+        let bound = state.bound[key] ?? state.bind(key, primitive(key.kind))
         bound.execute(a, b, c, state)
     }
 
@@ -113,6 +119,12 @@ enum OneDNN {
         }
 
         var type: dnnl_data_type_t { dnnl_data_type_t(rawValue: dataType) }
+        /// What the primitive depends on: the key without its sizes and leading dimensions.
+        var kind: Key {
+            let any = Int(bp_dnnl_runtime_dim())
+            return Key(dataType: type, transA: transA, transB: transB, m: any, n: any, k: any, lda: any, ldb: any, ldc: any,
+                       alpha: alphaValue, beta: betaValue, threads: threads)
+        }
         var alphaValue: Float { Float(bitPattern: alpha) }
         var betaValue: Float { Float(bitPattern: beta) }
 
@@ -139,7 +151,8 @@ enum OneDNN {
         return engine!
     }()
 
-    /// A rows × columns matrix whose element (i, j) is at i · rowStride + j · columnStride.
+    /// A rows × columns matrix whose element (i, j) is at i · rowStride + j · columnStride (any of them
+    /// DNNL_RUNTIME_DIM_VAL in a primitive's descriptors).
     private static func matrix(_ rows: Int, _ columns: Int, rowStride: Int, columnStride: Int,
                                _ type: dnnl_data_type_t) throws -> dnnl_memory_desc_t {
         var descriptor = dnnl_memory_desc_t()
@@ -157,13 +170,18 @@ enum OneDNN {
         return descriptor
     }
 
-    /// The primitive descriptor of a product: op(A) and op(B) through strides (A stored [k, m] is the
-    /// [m, k] matrix with strides (1, lda)), C float32, alpha and beta as attributes, and a scratchpad the
-    /// caller provides (each thread its own; see ThreadState).
+    /// op(A) [m, k], op(B) [k, n] and C [m, n] of a product as memory descriptors: a transposed operand
+    /// through strides (A stored [k, m] is the [m, k] matrix with strides (1, lda)), C float32.
+    fileprivate static func operands(_ key: Key) throws -> (dnnl_memory_desc_t, dnnl_memory_desc_t, dnnl_memory_desc_t) {
+        (try matrix(key.m, key.k, rowStride: key.transA ? 1 : key.lda, columnStride: key.transA ? key.lda : 1, key.type),
+         try matrix(key.k, key.n, rowStride: key.transB ? 1 : key.ldb, columnStride: key.transB ? key.ldb : 1, key.type),
+         try matrix(key.m, key.n, rowStride: key.ldc, columnStride: 1, dnnl_f32))
+    }
+
+    /// The primitive descriptor of a kind of product (`Key.kind`: sizes and leading dimensions given at
+    /// each call), alpha and beta as attributes.
     private static func primitiveDescriptor(_ key: Key) throws -> dnnl_primitive_desc_t {
-        var source = try matrix(key.m, key.k, rowStride: key.transA ? 1 : key.lda, columnStride: key.transA ? key.lda : 1, key.type)
-        var weights = try matrix(key.k, key.n, rowStride: key.transB ? 1 : key.ldb, columnStride: key.transB ? key.ldb : 1, key.type)
-        var destination = try matrix(key.m, key.n, rowStride: key.ldc, columnStride: 1, dnnl_f32)
+        var (source, weights, destination) = try operands(key)
         var operation = dnnl_matmul_desc_t()
         var status = dnnl_matmul_desc_init(&operation, &source, &weights, nil, &destination)
         if status != dnnl_success { throw Failure(status: status) }
@@ -171,7 +189,6 @@ enum OneDNN {
         var attributes: dnnl_primitive_attr_t?
         check(dnnl_primitive_attr_create(&attributes), "creating primitive attributes")
         defer { dnnl_primitive_attr_destroy(attributes) }
-        check(dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user), "setting the scratchpad mode")
         if key.alphaValue != 1 {
             var alpha = key.alphaValue
             check(dnnl_primitive_attr_set_output_scales(attributes, 1, 0, &alpha), "setting alpha (\(key))")
@@ -197,11 +214,9 @@ enum OneDNN {
 
     // MARK: - Primitives (process-wide) and their per-thread bindings
 
-    /// A created product: the primitive and the memory descriptors its arguments are bound with.
+    /// A created kind of product.
     fileprivate final class Primitive {
         let primitive: dnnl_primitive_t
-        let source: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, destination: dnnl_memory_desc_t
-        let scratchpad: dnnl_memory_desc_t, scratchpadBytes: Int
 
         init(_ key: Key) {
             let descriptor: dnnl_primitive_desc_t
@@ -211,15 +226,6 @@ enum OneDNN {
                 preconditionFailure("oneDNN: no matmul for \(key): \(String(cString: dnnl_status2str((error as! Failure).status)))")
             }
             defer { dnnl_primitive_desc_destroy(descriptor) }
-            func query(_ what: dnnl_query_t) -> dnnl_memory_desc_t {
-                guard let md = dnnl_primitive_desc_query_md(descriptor, what, 0) else {
-                    preconditionFailure("oneDNN: querying a memory descriptor of \(key) failed")
-                }
-                return md.pointee
-            }
-            source = query(dnnl_query_src_md); weights = query(dnnl_query_weights_md)
-            destination = query(dnnl_query_dst_md); scratchpad = query(dnnl_query_scratchpad_md)
-            scratchpadBytes = withUnsafePointer(to: scratchpad) { Int(dnnl_memory_desc_get_size($0)) }
             var primitive: dnnl_primitive_t?
             check(dnnl_primitive_create(&primitive, descriptor), "creating the matmul for \(key)")
             self.primitive = primitive!
@@ -230,8 +236,11 @@ enum OneDNN {
     private static let cacheLock = NSLock()
     nonisolated(unsafe) private static var primitives: [Key: Primitive] = [:]
 
-    /// The primitive of a product, created on its first call (under the lock: a jit primitive takes
-    /// milliseconds to create, once).
+    /// How many primitives exist (one per kind of product; the tests check that sizes do not add any).
+    static var primitiveCount: Int { cacheLock.lock(); defer { cacheLock.unlock() }; return primitives.count }
+
+    /// The primitive of a kind of product, created on its first call (under the lock: a jit primitive
+    /// takes milliseconds to create, once).
     fileprivate static func primitive(_ key: Key) -> Primitive {
         cacheLock.lock(); defer { cacheLock.unlock() }
         if let known = primitives[key] { return known }
@@ -240,12 +249,12 @@ enum OneDNN {
         return created
     }
 
-    /// A primitive with this thread's memory objects for its arguments (their data pointers are set
-    /// at each call) and the argument list to execute it with.
+    /// A kind's primitive with this thread's memory objects for one exact shape (their data pointers are
+    /// set at each call) and the argument list to execute it with.
     fileprivate final class Bound {
         let primitive: Primitive, key: Key
-        let source: dnnl_memory_t, weights: dnnl_memory_t, destination: dnnl_memory_t, scratchpad: dnnl_memory_t?
-        let arguments: UnsafeMutablePointer<dnnl_exec_arg_t>, argumentCount: Int32
+        let source: dnnl_memory_t, weights: dnnl_memory_t, destination: dnnl_memory_t
+        let arguments: UnsafeMutablePointer<dnnl_exec_arg_t>, argumentCount: Int32 = 3
 
         init(_ primitive: Primitive, _ key: Key) {
             self.primitive = primitive; self.key = key
@@ -254,19 +263,19 @@ enum OneDNN {
                 withUnsafePointer(to: descriptor) { check(dnnl_memory_create(&memory, $0, engine, nil), "creating a memory object for \(key)") }
                 return memory!
             }
-            source = memory(primitive.source); weights = memory(primitive.weights); destination = memory(primitive.destination)
-            scratchpad = primitive.scratchpadBytes > 0 ? memory(primitive.scratchpad) : nil
-            arguments = .allocate(capacity: 4)
+            let descriptors: (dnnl_memory_desc_t, dnnl_memory_desc_t, dnnl_memory_desc_t)
+            do { descriptors = try operands(key) } catch {
+                preconditionFailure("oneDNN: describing the operands of \(key): \(String(cString: dnnl_status2str((error as! Failure).status)))")
+            }
+            source = memory(descriptors.0); weights = memory(descriptors.1); destination = memory(descriptors.2)
+            arguments = .allocate(capacity: 3)
             arguments[0] = dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: source)
             arguments[1] = dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: weights)
             arguments[2] = dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: destination)
-            if let scratchpad { arguments[3] = dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: scratchpad) }
-            argumentCount = scratchpad == nil ? 3 : 4
         }
 
         deinit {
             for memory in [source, weights, destination] { dnnl_memory_destroy(memory) }
-            if let scratchpad { dnnl_memory_destroy(scratchpad) }
             arguments.deallocate()
         }
 
@@ -274,19 +283,15 @@ enum OneDNN {
             check(dnnl_memory_set_data_handle(source, UnsafeMutableRawPointer(mutating: a)), "binding A of \(key)")
             check(dnnl_memory_set_data_handle(weights, UnsafeMutableRawPointer(mutating: b)), "binding B of \(key)")
             check(dnnl_memory_set_data_handle(destination, UnsafeMutableRawPointer(c)), "binding C of \(key)")
-            if let scratchpad {
-                check(dnnl_memory_set_data_handle(scratchpad, state.scratchpad(primitive.scratchpadBytes)), "binding the scratchpad of \(key)")
-            }
             check(dnnl_primitive_execute(primitive.primitive, state.stream, argumentCount, arguments), "running the matmul \(key)")
             check(dnnl_stream_wait(state.stream), "waiting for the matmul \(key)")
         }
     }
 
-    /// This thread's stream, scratchpad and bound primitives; released when the thread exits.
+    /// This thread's stream and bound primitives; released when the thread exits.
     fileprivate final class ThreadState {
         let stream: dnnl_stream_t
         var bound: [Key: Bound] = [:]
-        private var scratchpadBuffer: UnsafeMutableRawPointer?, scratchpadBytes = 0
 
         init() {
             var stream: dnnl_stream_t?
@@ -297,24 +302,12 @@ enum OneDNN {
         deinit {
             bound.removeAll()
             dnnl_stream_destroy(stream)
-            scratchpadBuffer?.deallocate()
         }
 
         func bind(_ key: Key, _ primitive: Primitive) -> Bound {
             let bound = Bound(primitive, key)
             self.bound[key] = bound
             return bound
-        }
-
-        /// At least `bytes` of scratchpad, grown as needed and shared by this thread's primitives
-        /// (a thread runs one at a time).
-        func scratchpad(_ bytes: Int) -> UnsafeMutableRawPointer {
-            if bytes > scratchpadBytes {
-                scratchpadBuffer?.deallocate()
-                scratchpadBuffer = .allocate(byteCount: bytes, alignment: 64)
-                scratchpadBytes = bytes
-            }
-            return scratchpadBuffer!
         }
 
         private static let key: pthread_key_t = {

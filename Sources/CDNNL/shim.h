@@ -6,6 +6,9 @@
 #include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl_debug.h> // dnnl_status2str, for the messages of failed calls
 
+/// DNNL_RUNTIME_DIM_VAL (a macro over INT64_MIN, which Swift does not import): a size or stride given at each call.
+static inline int64_t bp_dnnl_runtime_dim(void) { return DNNL_RUNTIME_DIM_VAL; }
+
 int omp_get_max_threads(void);
 void omp_set_num_threads(int count);
 #endif

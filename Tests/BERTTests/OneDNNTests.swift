@@ -151,6 +151,25 @@ final class OneDNNTests: XCTestCase {
         }
     }
 
+    /// Unpadded batches change the row count every step and attention runs at each sequence's length: a
+    /// new size of a known kind of product (transposes, alpha, beta) creates no primitive.
+    func testNewSizesReuseTheKindsPrimitive() {
+        let base = Case(name: "qkv projection, N rows", transB: true, m: 40, n: 96, k: 32, lda: 32, ldb: 32, ldc: 96)
+        _ = Self.runF32(base, Operands(base, index: 0))
+        let count = OneDNN.primitiveCount
+        for (i, rows) in [1, 7, 33, 129].enumerated() {
+            var c = base; c.m = rows
+            let operands = Operands(c, index: i + 1)
+            Self.assertClose(Self.runF32(c, operands), Self.reference(c, operands.a, operands.b, operands.c), c, "f32 at m = \(rows)")
+            var head = Self.cases.first { $0.name == "q·kᵀ per head" }!
+            head.m = rows; head.n = rows; head.ldc = rows   // a sequence of this length
+            let headOperands = Operands(head, index: i + 9)
+            Self.assertClose(Self.runF32(head, headOperands), Self.reference(head, headOperands.a, headOperands.b, headOperands.c),
+                             head, "f32 scores at T = \(rows)")
+        }
+        XCTAssertLessThanOrEqual(OneDNN.primitiveCount, count + 1, "sizes created primitives (the scores' kind may be new)")
+    }
+
     func testF32EmptySumLeavesBetaC() {
         let c = Case(name: "k = 0", m: 3, n: 4, k: 0, lda: 1, ldb: 4, ldc: 5, alpha: 2, beta: 0.5)
         let operands = Operands(c, index: 0)
