@@ -12,7 +12,13 @@
         exact reference both precisions are measured against, and the L2 norm of each gradient there:
         the attention key biases have a gradient of zero in exact arithmetic (adding q·b_k to every
         score of a query row leaves its softmax unchanged), ~1e-17 in float64, so what any rounded
-        run records for them is rounding noise, with no direction to compare.
+        run records for them is rounding noise, with no direction to compare. The "operands_only"
+        block holds the losses with only the products' operands rounded to bf16 by hand and
+        everything else float32 -- what our `MatrixProducts.use(.bf16)` computes.
+
+    python3 Tests/BERTTests/Fixtures/hf-bf16/make_fixture.py explain
+        prints how far each step from operands-only rounding to everything autocast rounds is from
+        the committed autocast losses (the last step matches them).
 
 The model is a tiny BertForPreTraining with hf-parity's configuration (2 layers, hidden 32, 4 heads,
 intermediate 48, vocab 100, 64 positions) and hf-classification's non-trivial weights (LayerNorm
@@ -23,14 +29,17 @@ What autocast rounds (torch 2.13, CPU): linear/matmul run in bf16 (operands roun
 float32 accumulation, OUTPUT rounded to bf16); LayerNorm, softmax and GELU are not on autocast's
 lists, so they run in the dtype they receive (GELU and the pooler's tanh on bf16 tensors; the
 residual sums promote bf16 + float32 to float32; the attention mask is float32, so the scores are
-promoted before softmax); cross-entropy is on the float32 list (bf16 logits cast up). `make`
-asserts through forward hooks that every Linear of the model produced a bf16 output.
+promoted before softmax, but the 1/sqrt(d) scaling before it is a bf16 multiply); cross-entropy is
+on the float32 list (bf16 logits cast up). `make` asserts through forward hooks that every Linear
+of the model produced a bf16 output, and that rounding exactly those things by hand in float32
+(`rounding`) reproduces autocast's losses to 1e-6 relative.
 
 JSON layout: tensors are {"shape": [...], "values": [...]} flattened row-major in PyTorch's shape
 (Linear weights [out, in], embeddings [rows, hidden]); the batch uses hf-parity's keys.
 
 Made with torch 2.13 (CPU) and transformers 5.25.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -38,6 +47,7 @@ import sys
 
 import torch
 import torch.nn.functional as F
+import transformers.models.bert.modeling_bert as modeling_bert
 from transformers import BertConfig, BertForPreTraining
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -98,6 +108,50 @@ def load(dtype):
     return model
 
 
+def bf16(t):
+    """t rounded to bf16 (nearest even), kept in t's dtype."""
+    return t.to(torch.bfloat16).to(t.dtype)
+
+
+@contextlib.contextmanager
+def rounding(model, outputs=False, activations=False, scores=False):
+    """Runs the float32 model with bf16 rounding done by hand, to say what autocast rounds.
+    Always: the operands of every product (F.linear, torch.matmul) rounded to bf16, the product
+    float32 -- what our `MatrixProducts.use(.bf16)` does. outputs: biases and product outputs
+    rounded too (autocast's linear/matmul return bf16). activations: GELU and tanh outputs rounded
+    (they run on bf16 tensors under autocast). scores: the attention scores rounded again after the
+    1/sqrt(d) scaling (a bf16 multiply under autocast)."""
+    out = bf16 if outputs else (lambda t: t)
+    linear, matmul, attention = F.linear, torch.matmul, modeling_bert.eager_attention_forward
+
+    def rounded_linear(x, w, b=None):
+        y = linear(bf16(x), bf16(w))
+        return out(y + (out(b) if b is not None else 0))
+
+    def rounded_matmul(a, b):
+        return out(matmul(bf16(a), bf16(b)))
+
+    def rounded_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+        scaling = query.size(-1) ** -0.5 if scaling is None else scaling
+        weights = bf16(rounded_matmul(query, key.transpose(2, 3)) * scaling)
+        if attention_mask is not None:
+            weights = weights + attention_mask
+        weights = F.softmax(weights, dim=-1)
+        return rounded_matmul(weights, value).transpose(1, 2).contiguous(), weights
+
+    hooks = [m.register_forward_hook(lambda m, i, o: bf16(o)) for m in model.modules()
+             if activations and type(m).__name__ in ("GELUActivation", "Tanh")]
+    F.linear, torch.matmul = rounded_linear, rounded_matmul
+    if scores:
+        modeling_bert.eager_attention_forward = rounded_attention
+    try:
+        yield
+    finally:
+        F.linear, torch.matmul, modeling_bert.eager_attention_forward = linear, matmul, attention
+        for h in hooks:
+            h.remove()
+
+
 def cosine(a, b):
     a, b = a.double().flatten(), b.double().flatten()
     return float(a @ b / (a.norm() * b.norm()))
@@ -131,6 +185,11 @@ def make():
     model32 = load(torch.float32)
     _, mlm32, nsp32, total32 = losses(model32, batch)
 
+    # Only the products' operands rounded to bf16, everything else float32: what our bf16 does.
+    model_operands = load(torch.float32)
+    with rounding(model_operands):
+        _, mlm_op, nsp_op, total_op = losses(model_operands, batch)
+
     # The float32 model under autocast bf16.
     model = load(torch.float32)
     linear_dtypes = {}
@@ -147,6 +206,14 @@ def make():
     assert out.prediction_logits.dtype == torch.bfloat16, out.prediction_logits.dtype
     assert mlm.dtype == nsp.dtype == total.dtype == torch.float32
     total.backward()
+
+    # What autocast rounds, checked: rounding by hand the products' operands, outputs and biases,
+    # GELU/tanh outputs and the scaled attention scores gives autocast's losses.
+    model_all = load(torch.float32)
+    with rounding(model_all, outputs=True, activations=True, scores=True):
+        _, mlm_all, nsp_all, total_all = losses(model_all, batch)
+    for emulated, actual in ((mlm_all, mlm), (nsp_all, nsp), (total_all, total)):
+        assert abs(emulated.item() - actual.item()) <= 1e-6 * abs(actual.item()), (emulated.item(), actual.item())
 
     params = dict(model.named_parameters())   # tied decoder weight listed once, as word_embeddings
     for n, p in params.items():
@@ -179,6 +246,11 @@ def make():
             "loss": total64.item(),
             "gradient_norms": {n: grads64[n].norm().item() for n in names},
         },
+        "operands_only": {
+            "mlm_loss": mlm_op.item(),
+            "nsp_loss": nsp_op.item(),
+            "loss": total_op.item(),
+        },
     }
     with open(FIXTURE, "w") as f:
         json.dump(fixture, f, separators=(",", ":"))
@@ -187,9 +259,11 @@ def make():
     def rel(x, ref):
         return abs(x.item() - ref.item()) / abs(ref.item())
     print(f"wrote {CHECKPOINT} and {FIXTURE} ({len(names)} gradient tensors)")
-    for what, a, b, c in (("mlm", mlm, mlm32, mlm64), ("nsp", nsp, nsp32, nsp64), ("loss", total, total32, total64)):
-        print(f"  {what:4}: autocast {a.item():.8f}  fp32 {b.item():.8f}  fp64 {c.item():.8f}   "
-              f"|autocast-fp64|/fp64 {rel(a, c):.3e}   |fp32-fp64|/fp64 {rel(b, c):.3e}")
+    for what, a, o, b, c in (("mlm", mlm, mlm_op, mlm32, mlm64), ("nsp", nsp, nsp_op, nsp32, nsp64),
+                             ("loss", total, total_op, total32, total64)):
+        print(f"  {what:4}: autocast {a.item():.8f}  operands-only {o.item():.8f}  fp32 {b.item():.8f}  fp64 {c.item():.8f}   "
+              f"|autocast-fp64|/fp64 {rel(a, c):.3e}   |operands-only-fp64|/fp64 {rel(o, c):.3e}   "
+              f"|fp32-fp64|/fp64 {rel(b, c):.3e}")
     zero = [n for n in names if grads64[n].norm() <= 1e-12 * max(g.norm() for g in grads64.values())]
     print(f"  zero in exact arithmetic (fp64 norm): " + ", ".join(f"{n} {grads64[n].norm().item():.1e} "
           f"(autocast {params[n].grad.norm().item():.1e})" for n in zero))
@@ -198,8 +272,27 @@ def make():
           f"then {cosines[1][0]:.6f} ({cosines[1][1]}), {cosines[2][0]:.6f} ({cosines[2][1]})")
 
 
+def explain():
+    """Prints how far each hand-rounded variant is from the committed autocast losses."""
+    with open(FIXTURE) as f:
+        expected = json.load(f)["expected"]
+    batch = make_batch()
+    variants = [("operands (ours)", {}), ("+ outputs, biases", {"outputs": True}),
+                ("+ GELU, tanh", {"outputs": True, "activations": True}),
+                ("+ scaled scores", {"outputs": True, "activations": True, "scores": True})]
+    for label, flags in variants:
+        model = load(torch.float32)
+        with rounding(model, **flags), torch.no_grad():
+            _, mlm, nsp, total = losses(model, batch)
+        print(f"  {label:18} relative to autocast: mlm {abs(mlm.item() - expected['mlm_loss']) / expected['mlm_loss']:.2e}  "
+              f"nsp {abs(nsp.item() - expected['nsp_loss']) / expected['nsp_loss']:.2e}  "
+              f"total {abs(total.item() - expected['loss']) / expected['loss']:.2e}")
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 2 and sys.argv[1] == "make":
         make()
+    elif len(sys.argv) == 2 and sys.argv[1] == "explain":
+        explain()
     else:
         sys.exit(__doc__)
