@@ -13,6 +13,14 @@ import XCTest
 /// our fp32 ones, and must be further from the float64 reference (the fixture's "fp64" block) than
 /// our fp32 losses are.
 ///
+/// The tolerances are loose next to the bf16 effect on this model (~3e-4 relative on the
+/// losses, cosines ~0.9999): our fp32 passes them too. So the test also pins what our bf16 computes:
+/// the fixture's "operands_only" losses were computed by PyTorch with only the products' operands
+/// rounded to bf16 (float32 everywhere else, as `sgemm` does), and ours must match them to 1e-6
+/// relative (our fp32 is ~4e-5 away). The remaining ~4e-4 to autocast is what autocast rounds and
+/// we do not (make_fixture.py `explain`): bf16 product outputs and biases, GELU/tanh on bf16 tensors,
+/// the attention scores' 1/sqrt(d) scaling in bf16.
+///
 /// The attention key biases are the exception to the cosine check: their gradient is zero in exact
 /// arithmetic (q·b_k is added to every score of a query row, which its softmax ignores), ~1e-18 in
 /// the fixture's float64 run, so both sides record rounding noise with no direction. For a tensor
@@ -44,10 +52,16 @@ final class BF16ParityTests: XCTestCase {
             let loss: Double
             let gradient_norms: [String: Double]
         }
+        struct Losses: Decodable {
+            let mlm_loss: Double
+            let nsp_loss: Double
+            let loss: Double
+        }
         let made_with: String
         let batch: Batch
         let expected: Expected
         let fp64: Exact
+        let operands_only: Losses
     }
 
     override func tearDown() {
@@ -126,7 +140,7 @@ final class BF16ParityTests: XCTestCase {
     func check(packed: Bool) throws {
         defer { MatrixProducts.use(.fp32) }
         let (fixture, model, batch) = try loadFixture()
-        let expected = fixture.expected, exact = fixture.fp64
+        let expected = fixture.expected, exact = fixture.fp64, operands = fixture.operands_only
         let mode = packed ? "packed" : "padded"
         XCTAssertLessThan(batch.inputMask.reduce(0) { $0 + Int($1) }, batch.batchSize * batch.seqLength, "the fixture has padding")
 
@@ -141,22 +155,25 @@ final class BF16ParityTests: XCTestCase {
         let (fp32, fp32Gradients) = try run(model, batch, packed: packed)
 
         var lines = ["BF16ParityTests \(mode) (\(path.rawValue); fixture: \(fixture.made_with))"]
-        lines.append("  loss   ours bf16       HF autocast     ours fp32       fp64            |bf16-HF|/HF  |fp32-bf16|/bf16  |bf16-fp64|/fp64  |fp32-fp64|/fp64  |fp32-HF|/HF")
-        let losses: [(String, Double, Double, Double, Double)] = [
-            ("MLM", bf16.mlmLoss, expected.mlm_loss, fp32.mlmLoss, exact.mlm_loss),
-            ("NSP", bf16.nspLoss, expected.nsp_loss, fp32.nspLoss, exact.nsp_loss),
-            ("total", bf16.loss, expected.loss, fp32.loss, exact.loss),
+        lines.append("  loss   ours bf16       HF autocast     ours fp32       fp64            |bf16-HF|/HF  |fp32-bf16|/bf16  |bf16-fp64|/fp64  |fp32-fp64|/fp64  |fp32-HF|/HF  |bf16-operands only|/operands only")
+        let losses: [(String, Double, Double, Double, Double, Double)] = [
+            ("MLM", bf16.mlmLoss, expected.mlm_loss, fp32.mlmLoss, exact.mlm_loss, operands.mlm_loss),
+            ("NSP", bf16.nspLoss, expected.nsp_loss, fp32.nspLoss, exact.nsp_loss, operands.nsp_loss),
+            ("total", bf16.loss, expected.loss, fp32.loss, exact.loss, operands.loss),
         ]
-        for (what, ours, hf, ours32, reference) in losses {
+        for (what, ours, hf, ours32, reference, operandsOnly) in losses {
             let vsHF = Self.relative(ours, hf), fp32VsBF16 = Self.relative(ours32, ours)
             let bf16Error = Self.relative(ours, reference), fp32Error = Self.relative(ours32, reference)
             lines.append("  " + what.padding(toLength: 6, withPad: " ", startingAt: 0)
-                         + String(format: " %.10f  %.10f  %.10f  %.10f  %.3e     %.3e         %.3e          %.3e          %.3e",
-                                  ours, hf, ours32, reference, vsHF, fp32VsBF16, bf16Error, fp32Error, Self.relative(ours32, hf)))
+                         + String(format: " %.10f  %.10f  %.10f  %.10f  %.3e     %.3e         %.3e          %.3e          %.3e     %.3e",
+                                  ours, hf, ours32, reference, vsHF, fp32VsBF16, bf16Error, fp32Error, Self.relative(ours32, hf),
+                                  Self.relative(ours, operandsOnly)))
             XCTAssertLessThanOrEqual(vsHF, 1e-2, "\(mode) \(what) loss: ours in bf16 \(ours), HF autocast \(hf) (relative error \(vsHF))")
             XCTAssertLessThanOrEqual(fp32VsBF16, 1e-2, "\(mode) \(what) loss: ours in fp32 \(ours32), ours in bf16 \(ours) (relative difference \(fp32VsBF16))")
             XCTAssertGreaterThan(bf16Error, fp32Error,
                                  "\(mode) \(what) loss: bf16 is no further from float64 (\(bf16Error)) than fp32 is (\(fp32Error)): did bf16 round anything?")
+            XCTAssertLessThanOrEqual(Self.relative(ours, operandsOnly), 1e-6,
+                                     "\(mode) \(what) loss: ours in bf16 \(ours), PyTorch with the products' operands rounded to bf16 \(operandsOnly)")
         }
         // bf16 did something: the loss sums are not bit-identical to fp32's.
         XCTAssertTrue(bf16.mlmLossSum.bitPattern != fp32.mlmLossSum.bitPattern || bf16.nspLossSum.bitPattern != fp32.nspLossSum.bitPattern,
