@@ -310,20 +310,7 @@ enum OneDNN {
             return bound
         }
 
-        private static let key: pthread_key_t = {
-            var key = pthread_key_t()
-            let status = pthread_key_create(&key) { pointer in
-                if let pointer { Unmanaged<ThreadState>.fromOpaque(pointer).release() }
-            }
-            precondition(status == 0, "pthread_key_create failed (\(status))")
-            return key
-        }()
-
-        static var current: ThreadState {
-            if let pointer = pthread_getspecific(key) { return Unmanaged<ThreadState>.fromOpaque(pointer).takeUnretainedValue() }
-            let state = ThreadState()
-            pthread_setspecific(key, Unmanaged.passRetained(state).toOpaque())
-            return state
-        }
+        private static let perThread = PerThread { ThreadState() }
+        static var current: ThreadState { perThread.current }
     }
 }

@@ -129,21 +129,8 @@ private final class OperandBuffers {
         if bytesB > secondBytes { second.deallocate(); second = .allocate(byteCount: bytesB, alignment: 64); secondBytes = bytesB }
     }
 
-    private static let key: pthread_key_t = {
-        var key = pthread_key_t()
-        let status = pthread_key_create(&key) { pointer in
-            if let pointer { Unmanaged<OperandBuffers>.fromOpaque(pointer).release() }
-        }
-        precondition(status == 0, "pthread_key_create failed (\(status))")
-        return key
-    }()
-
-    static var ofThisThread: OperandBuffers {
-        if let pointer = pthread_getspecific(key) { return Unmanaged<OperandBuffers>.fromOpaque(pointer).takeUnretainedValue() }
-        let buffers = OperandBuffers()
-        pthread_setspecific(key, Unmanaged.passRetained(buffers).toOpaque())
-        return buffers
-    }
+    private static let perThread = PerThread { OperandBuffers() }
+    static var ofThisThread: OperandBuffers { perThread.current }
 }
 
 /// OpenBLAS threads used by every later `sgemm` (process-wide).

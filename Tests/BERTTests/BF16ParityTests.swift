@@ -28,23 +28,11 @@ import XCTest
 /// gradient norm instead.
 final class BF16ParityTests: XCTestCase {
     struct Fixture: Decodable {
-        struct Batch: Decodable {
-            let input_ids: [[Int32]]
-            let token_type_ids: [[Int32]]
-            let attention_mask: [[Int32]]
-            let masked_positions: [[Int32]]
-            let masked_labels: [[Int32]]
-            let next_sentence_labels: [Int32]
-        }
-        struct Tensor: Decodable {
-            let shape: [Int]
-            let values: [Double]
-        }
         struct Expected: Decodable {
             let mlm_loss: Double
             let nsp_loss: Double
             let loss: Double
-            let gradients: [String: Tensor]
+            let gradients: [String: FixtureTensor]
         }
         struct Exact: Decodable {
             let mlm_loss: Double
@@ -58,7 +46,7 @@ final class BF16ParityTests: XCTestCase {
             let loss: Double
         }
         let made_with: String
-        let batch: Batch
+        let batch: FixturePretrainingBatch
         let expected: Expected
         let fp64: Exact
         let operands_only: Losses
@@ -70,34 +58,10 @@ final class BF16ParityTests: XCTestCase {
     }
 
     private func loadFixture() throws -> (Fixture, BertForPreTraining, PretrainingBatch) {
-        let dir = try fixturePath("hf-bf16/checkpoint")
         let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: URL(fileURLWithPath: try fixturePath("hf-bf16/bf16.json"))))
-        let b = fixture.batch
-        let B = b.input_ids.count, T = b.input_ids[0].count, P = b.masked_positions.map(\.count).max()!
-
-        let model = try BertForPreTraining(config: try Checkpoint.config(in: dir), maxBatch: B, maxSeqLength: T, maxPredictions: P)
-        let report = try Checkpoint.load(from: dir, into: model.parameters, layout: model.layout, seed: 0, logger: nil)
-        XCTAssertEqual(report.loaded.count, model.layout.tensors.count)
-        XCTAssertEqual(report.initialized + report.unknown + report.warnings, [])
-
-        let batch = PretrainingBatch(maxBatch: B, maxSeqLength: T, maxPredictions: P)
-        batch.batchSize = B
-        batch.seqLength = T
-        batch.maxPredictions = P
-        for s in 0..<B {
-            for t in 0..<T {
-                batch.inputIds[s * T + t] = b.input_ids[s][t]
-                batch.segmentIds[s * T + t] = b.token_type_ids[s][t]
-                batch.inputMask[s * T + t] = b.attention_mask[s][t]
-            }
-            for k in 0..<P {
-                let used = k < b.masked_positions[s].count
-                batch.maskedPositions[s * P + k] = used ? b.masked_positions[s][k] : 0
-                batch.maskedLabels[s * P + k] = used ? b.masked_labels[s][k] : -1
-            }
-            batch.nextSentenceLabels[s] = b.next_sentence_labels[s]
-        }
-        XCTAssertEqual(batch.maskedTokenCount, b.masked_positions.map(\.count).reduce(0, +))
+        let model = try fixture.batch.model(checkpoint: try fixturePath("hf-bf16/checkpoint"))
+        let batch = fixture.batch.pretrainingBatch()
+        XCTAssertEqual(batch.maskedTokenCount, fixture.batch.masked_positions.map(\.count).reduce(0, +))
         return (fixture, model, batch)
     }
 
