@@ -2,6 +2,7 @@
 // Each subcommand lives in its own file.
 
 import ArgumentParser
+import BERT
 import Distributed
 
 @main
@@ -15,6 +16,7 @@ struct BertPretrain: ParsableCommand {
 
     /// Every subcommand: a fatal signal names what the process was doing (FatalSignals.swift).
     static func main() {
+        OneDNN.restartWithPassiveOpenMPIfNeeded()  // before any thread or MPI: see OneDNN.wantsPassiveOpenMP
         FatalSignals.install()
         main(nil)
     }
