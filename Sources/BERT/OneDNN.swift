@@ -55,7 +55,7 @@ public enum OneDNN {
     /// float32 arithmetic ("bf16 emulation"): the float32 work of OpenBLAS plus conversions, so no
     /// speed-up to expect. False on AVX2-only CPUs (oneDNN has no bf16 matmul for them: creating one
     /// fails as unimplemented) and with `BERT_ONEDNN=off`.
-    static let hasBF16Kernel: Bool = {
+    public static let hasBF16Kernel: Bool = {
         guard let name = bf16Implementation, !name.hasPrefix("ref") else { return false }
         let isa = dnnl_get_effective_cpu_isa().rawValue, bf16 = dnnl_cpu_isa_avx512_core_bf16.rawValue
         return isa & bf16 == bf16  // AMX's value includes AVX512-BF16's bits

@@ -1,8 +1,8 @@
-// The GELU loops, cloned for AVX2 + FMA and the baseline (see CKernels.h for why).
+// The GELU and bf16 loops, cloned for AVX-512, AVX2 + FMA and the baseline (see CKernels.h for why).
 #include "CKernels.h"
 
 #if defined(__x86_64__) && defined(__linux__)
-#define CLONED __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define CLONED __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define CLONED
 #endif

@@ -1,6 +1,7 @@
 // The inference commands end to end under real mpirun: -np 2 writes what -np 1 writes, byte for
 // byte, in input order; .npy output holds the JSON output's numbers; errors end the job naming the line.
 
+import BERT
 import Foundation
 import Randomness
 import XCTest
@@ -88,6 +89,28 @@ final class InferenceCommandTests: XCTestCase {
         XCTAssertEqual(a.count, b.count)
         XCTAssertLessThanOrEqual(zip(a, b).map { abs($0 - $1) }.max() ?? 1, 1e-2, "bf16 scores \(b) vs fp32 \(a)")
         XCTAssertNotEqual(a, b, "bf16 scores equal fp32's: bf16 did nothing")
+    }
+
+    /// A bf16 run on oneDNN restarts itself with OMP_WAIT_POLICY=passive (libgomp reads it only at load;
+    /// spinning OpenMP threads took the cores from the work between products), and keeps a policy the
+    /// user set. Where oneDNN has no bf16 kernel nothing changes. `bench` reports the policy it ran with.
+    func testBF16OnOneDNNRunsWithPassiveOpenMPThreadsUnlessTheUserSetAPolicy() throws {
+        let inherited = ProcessInfo.processInfo.environment
+        try XCTSkipIf(inherited["OMP_WAIT_POLICY"] != nil || inherited["GOMP_SPINCOUNT"] != nil,
+                      "the test's environment sets an OpenMP wait policy")
+        func policy(_ environment: [String: String], _ name: String) throws -> String {
+            let log = NSTemporaryDirectory() + "omp-policy-\(name)-\(UUID().uuidString)"
+            let p = try MPI.start(ranks: 1, ["bench", "--config", "bert-tiny", "--batch-size", "2", "--steps", "1",
+                                             "--warmup", "0", "--precision", "bf16", "--json"], log: log, environment: environment)
+            let result = MPI.wait(p, log: log, timeout: 120)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let line = try XCTUnwrap(result.stdout.split(separator: "\n").last, result.stderr)
+            let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            XCTAssertEqual(report["products"] as? String, OneDNN.hasBF16Kernel ? "onednn-bf16" : "emulated-bf16")
+            return try XCTUnwrap(report["openmp_wait_policy"] as? String, String(line))
+        }
+        XCTAssertEqual(try policy([:], "default"), OneDNN.hasBF16Kernel ? "passive" : "unset")
+        XCTAssertEqual(try policy(["OMP_WAIT_POLICY": "active"], "user"), "active")
     }
 
     func testNpyHoldsTheJSONNumbers() throws {
