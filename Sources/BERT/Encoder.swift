@@ -65,6 +65,9 @@ public final class BertEncoder {
     private let dQkv: UnsafeMutableBufferPointer<Float>         // [B·T, 3H]
     private let dA, dB, dLn1Out, dTmp: UnsafeMutableBufferPointer<Float> // [B·T, H] each
     private let attnScratch: UnsafeMutableBufferPointer<Float>  // threads · 2·[T, T]: one slot per attention worker
+    /// The parameters in bf16 for oneDNN's products (the whole model's buffer: the heads' weights too),
+    /// converted at the start of every forward: once a step, after the optimizer's update.
+    private let weightCopy: BF16Weights
 
     /// Bytes of activations and scratch (what `forward`/`backward` touch besides parameters).
     public let activationBytes: Int
@@ -118,6 +121,7 @@ public final class BertEncoder {
         dTmp = a.allocate(Float.self, count: N * H)
         attnScratch = a.allocate(Float.self, count: Parallel.threads * attentionScratchPerWorker(seq: T))
         activationBytes = a.bytes
+        weightCopy = BF16Weights(of: parameters, count: layout.count)
     }
 
     /// The last layer's output [N, H] of the last forward: position t of sequence b is row `row(b, t)`.
@@ -163,6 +167,7 @@ public final class BertEncoder {
                         inputMask mask: UnsafePointer<Int32>, batchSize B: Int, seqLength T: Int, training: Bool,
                         instances: UnsafePointer<Int>? = nil, step: Int = 0, pack: Bool = true) throws {
         try validate(inputIds: ids, segmentIds: segs, inputMask: mask, batchSize: B, seqLength: T)
+        if MatrixProducts.path == .onednnBF16 { weightCopy.refresh() }
         hiddenDrop = training ? Float(config.hiddenDropoutProb) : 0
         attentionDrop = training ? Float(config.attentionProbsDropoutProb) : 0
         let H = config.hiddenSize, I = config.intermediateSize

@@ -37,6 +37,9 @@ public final class BertInference {
     public let loadReport: CheckpointLoadReport
 
     private let parameters: UnsafeMutableBufferPointer<Float>
+    /// The parameters in bf16 for oneDNN's products: they never change after loading, so they are
+    /// converted once (again only if another model's copy was in use in between).
+    private let weightCopy: BF16Weights
     private let x, qkv, ctx, tmp, ffn, mean, rstd, attentionScratch: UnsafeMutableBufferPointer<Float>
     private let kept: [Int: UnsafeMutableBufferPointer<Float>]
     private let first, pooledOut, nspOut, logitsOut: UnsafeMutableBufferPointer<Float>
@@ -94,6 +97,7 @@ public final class BertInference {
         let a = arena
         parameters = a.allocate(Float.self, count: layout.count)
         loadReport = try Checkpoint.load(from: dir, into: parameters, layout: layout, seed: 0, logger: nil)
+        weightCopy = BF16Weights(of: parameters.baseAddress!, count: layout.count)
         var required: [(InferenceHeads, String, String)] = [
             (.pooler, "bert.pooler.dense.weight", "pooler (bert.pooler.*)"),
             (.classifier, "classifier.weight", "classifier (classifier.*)"),
@@ -157,6 +161,7 @@ public final class BertInference {
                 }
             }
         }
+        if MatrixProducts.path == .onednnBF16 && MatrixProducts.weights !== weightCopy { weightCopy.refresh() }
         rows.pack(sequences: B) { lengths[$0] }
         let N = rows.count, H = config.hiddenSize, I = config.intermediateSize
         tokenCount = N

@@ -31,6 +31,12 @@ public enum MatrixProducts {
     public private(set) static var path: ProductPath = .openblasFP32
     public static var precision: Precision { path == .openblasFP32 ? .fp32 : .bf16 }
     private static var toldEmulated = false
+    /// The bf16 parameter copy bf16 products on oneDNN read their weights from (set by
+    /// `BF16Weights.refresh`; weak, so a freed model's copy is never read).
+    static weak var weights: BF16Weights? = nil
+    /// false: every operand is converted where a product reads it (only tests turn the copy off, to check
+    /// that reading it changes nothing).
+    static var readsWeightCopy = true
 
     /// Sets the precision of every later product. bf16 takes oneDNN when it has a bf16 matmul kernel
     /// on this CPU, else the emulation (logged once: same numbers, no speed-up). `emulate` forces the
@@ -83,8 +89,9 @@ private func cblasProduct(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ 
 }
 
 /// The bf16 product: each operand, as stored (rows × columns at its leading dimension), is rounded
-/// into this thread's operand buffers with row stride = columns, then multiplied. k = 0 (an empty
-/// sum) leaves beta · C, as BLAS does.
+/// into this thread's operand buffers with row stride = columns, then multiplied; on oneDNN an operand
+/// that lies in the parameters of `MatrixProducts.weights` is read from that bf16 copy instead (same
+/// offsets and leading dimension, nothing converted). k = 0 (an empty sum) leaves beta · C, as BLAS does.
 private func bf16Product(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                          a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                          beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -92,16 +99,83 @@ private func bf16Product(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alp
     let bRows = transB ? n : k, bColumns = transB ? k : n
     let buffers = OperandBuffers.ofThisThread
     if MatrixProducts.path == .onednnBF16 {
-        let (a16, b16) = buffers.bits(aRows * aColumns, bRows * bColumns)
-        bp_convert_rows_bf16(a16, a, aRows, aColumns, lda)
-        bp_convert_rows_bf16(b16, b, bRows, bColumns, ldb)
+        let weights = MatrixProducts.readsWeightCopy ? MatrixProducts.weights : nil
+        let aCopy = weights?.copy(of: a), bCopy = weights?.copy(of: b)
+        let (a16, b16) = buffers.bits(aCopy == nil ? aRows * aColumns : 0, bCopy == nil ? bRows * bColumns : 0)
+        if aCopy == nil { convertRows(a16, a, rows: aRows, columns: aColumns, ld: lda) }
+        if bCopy == nil { convertRows(b16, b, rows: bRows, columns: bColumns, ld: ldb) }
         OneDNN.matmulBF16(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                          a: a16, lda: aColumns, b: b16, ldb: bColumns, beta: beta, c: c, ldc: ldc)
+                          a: aCopy ?? UnsafePointer(a16), lda: aCopy == nil ? aColumns : lda,
+                          b: bCopy ?? UnsafePointer(b16), ldb: bCopy == nil ? bColumns : ldb, beta: beta, c: c, ldc: ldc)
     } else {
         let (ra, rb) = buffers.floats(aRows * aColumns, bRows * bColumns)
-        bp_round_rows_bf16(ra, a, aRows, aColumns, lda)
-        bp_round_rows_bf16(rb, b, bRows, bColumns, ldb)
+        roundRows(ra, a, rows: aRows, columns: aColumns, ld: lda)
+        roundRows(rb, b, rows: bRows, columns: bColumns, ld: ldb)
         cblasProduct(transA, transB, m, n, k, alpha, ra, max(1, aColumns), rb, max(1, bColumns), beta, c, ldc)
+    }
+}
+
+/// An operand's rows converted to bf16 bit patterns (row stride `columns`), split over the threads the
+/// product itself runs on (one inside attention's workers, where OpenBLAS is held at one thread).
+private func convertRows(_ out: UnsafeMutablePointer<UInt16>, _ x: UnsafePointer<Float>, rows: Int, columns: Int, ld: Int) {
+    forEachRowChunk(rows: rows, columns: columns) { r in
+        bp_convert_rows_bf16(out + r.lowerBound * columns, x + r.lowerBound * ld, r.count, columns, ld)
+    }
+}
+
+/// The same rows rounded to bf16 values kept as float32 (the emulated path's operands).
+private func roundRows(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, columns: Int, ld: Int) {
+    forEachRowChunk(rows: rows, columns: columns) { r in
+        bp_round_rows_bf16(out + r.lowerBound * columns, x + r.lowerBound * ld, r.count, columns, ld)
+    }
+}
+
+@inline(__always)
+private func forEachRowChunk(rows: Int, columns: Int, _ body: (Range<Int>) -> Void) {
+    if openblas_get_num_threads() > 1 {
+        Parallel.forEachChunk(rows, minimumChunk: max(1, 65_536 / max(1, columns)), body)
+    } else {
+        body(0..<rows)
+    }
+}
+
+/// The bf16 copy of a model's parameter buffer (same offsets), for products on oneDNN. `refresh`
+/// converts every parameter in one pass; while the copy is `MatrixProducts.weights`, a product whose
+/// operand lies in the parameters reads the copy instead of converting that operand. A weight is read
+/// by two products a training step (x·Wᵀ forward, dOut·W backward), so a step converts each weight once
+/// instead of twice; inference, whose weights never change, converts them once per model instead of
+/// once per batch. Kept fresh by construction: the training model refreshes it at the start of every
+/// forward, and forward and backward read the same parameters (the optimizer runs between steps).
+public final class BF16Weights {
+    private let source: UnsafePointer<Float>
+    private let count: Int
+    private var bits: UnsafeMutablePointer<UInt16>? = nil
+
+    /// A copy of `count` floats at `source`; its buffer is allocated on the first `refresh`, so runs in
+    /// float32 or on the emulated path never hold one.
+    public init(of source: UnsafePointer<Float>, count: Int) {
+        self.source = source
+        self.count = count
+    }
+
+    deinit { bits?.deallocate() }
+
+    /// Converts every parameter (rounded to nearest even, as each product would round it) and makes this
+    /// the copy products read.
+    public func refresh() {
+        if bits == nil { bits = .allocate(capacity: max(1, count)) }
+        let out = bits!, source = source
+        Parallel.forEachChunk(count, minimumChunk: 1 << 20) { r in
+            bp_convert_rows_bf16(out + r.lowerBound, source + r.lowerBound, 1, r.count, r.count)
+        }
+        MatrixProducts.weights = self
+    }
+
+    /// The copy of the parameter at `p`, nil when `p` is not in the parameters.
+    @inline(__always)
+    func copy(of p: UnsafePointer<Float>) -> UnsafePointer<UInt16>? {
+        guard let bits, p >= source, p < source + count else { return nil }
+        return UnsafePointer(bits + (p - source))
     }
 }
 

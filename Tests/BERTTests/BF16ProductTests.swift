@@ -7,7 +7,7 @@ import CKernels
 import XCTest
 
 final class BF16ProductTests: XCTestCase {
-    override func tearDown() { MatrixProducts.use(.fp32) }
+    override func tearDown() { MatrixProducts.use(.fp32); MatrixProducts.readsWeightCopy = true }
 
     /// x rounded to the nearest bf16 value (8 significant bits), ties to the even one, computed in Double
     /// from the float's two bf16 neighbours: independent of the bit trick the kernels use.
@@ -165,5 +165,69 @@ final class BF16ProductTests: XCTestCase {
         defer { results.deallocate() }
         DispatchQueue.concurrentPerform(iterations: count) { i in results[i] = Self.run(c, a: inputs[i].0, b: inputs[i].1, cIn: cIn) }
         for i in 0..<count { XCTAssertEqual(results[i].map(\.bitPattern), serial[i].map(\.bitPattern), "product \(i)") }
+    }
+
+    /// On oneDNN a product whose operand lies in a model's parameters reads their bf16 copy: the same
+    /// numbers as converting the operand, bit for bit; the copy is what is read (a parameter changed
+    /// without `refresh` is not seen), `refresh` brings it up to date, and a freed copy is never read.
+    func testProductsReadTheWeightCopyOnlyWhileItLives() throws {
+        guard OneDNN.hasBF16Kernel else { throw XCTSkip("oneDNN has no bf16 kernel on this CPU (needs AVX512-BF16 or AMX)") }
+        MatrixProducts.use(.bf16)
+        let m = 5, n = 24, k = 40, offset = 13   // y = x·Wᵀ with W [n, k] in the middle of the parameters
+        let x = Self.values(m * k, seed: 1)
+        let parameters = UnsafeMutableBufferPointer<Float>.allocate(capacity: offset + n * k + 7)
+        defer { parameters.deallocate() }
+        for (i, v) in Self.values(parameters.count, seed: 2).enumerated() { parameters[i] = v }
+        func product(_ weight: UnsafePointer<Float>) -> [Float] {
+            var out = [Float](repeating: 0, count: m * n)
+            sgemm(transB: true, m: m, n: n, k: k, a: x, lda: k, b: weight, ldb: k, c: &out, ldc: n)
+            return out
+        }
+        let weight = UnsafePointer(parameters.baseAddress! + offset)
+        let converted = product(weight)
+        var copy: BF16Weights? = BF16Weights(of: parameters.baseAddress!, count: parameters.count)
+        copy!.refresh()
+        XCTAssertTrue(MatrixProducts.weights === copy)
+        XCTAssertEqual(product(weight).map(\.bitPattern), converted.map(\.bitPattern), "the copy gives other numbers")
+
+        for i in offset..<(offset + n * k) { parameters[i] *= 2 }   // an update the copy has not seen
+        XCTAssertEqual(product(weight).map(\.bitPattern), converted.map(\.bitPattern), "the product did not read the copy")
+        copy!.refresh()
+        let doubled = product(weight)
+        XCTAssertEqual(doubled, converted.map { 2 * $0 }, "refresh did not bring the copy up to date")
+        copy = nil
+        XCTAssertNil(MatrixProducts.weights)
+        for i in offset..<(offset + n * k) { parameters[i] /= 2 }
+        XCTAssertEqual(product(weight).map(\.bitPattern), converted.map(\.bitPattern), "a freed copy was read")
+    }
+
+    /// Training reads the copy made at the start of each forward: two steps with an update between give
+    /// the losses and gradients of converting every weight where it is read, bit for bit (a copy left
+    /// from before the update would give step 2 the old weights).
+    func testTrainingStepsWithTheWeightCopyEqualConvertingEveryProduct() throws {
+        guard OneDNN.hasBF16Kernel else { throw XCTSkip("oneDNN has no bf16 kernel on this CPU (needs AVX512-BF16 or AMX)") }
+        func twoSteps(readingTheCopy: Bool) throws -> [[Float]] {
+            MatrixProducts.use(.bf16)
+            MatrixProducts.readsWeightCopy = readingTheCopy
+            let model = try TinyModel.model(dropout: 0.1)
+            let batch = TinyModel.batch()
+            var results: [[Float]] = []
+            for _ in 0..<2 {
+                let loss = try model.trainingForward(batch)
+                let firstScale = Float(1 / loss.first.count), secondScale = Float(1 / loss.second.count)
+                model.zeroGradients()
+                model.backward(firstScale: firstScale, secondScale: secondScale, gradientsReady: nil)
+                let gradients: [Float] = Array(model.gradients)
+                results.append([Float(loss.loss)] + gradients)
+                for i in 0..<model.parameters.count { model.parameters[i] -= 0.5 * model.gradients[i] }
+            }
+            return results
+        }
+        let withCopy = try twoSteps(readingTheCopy: true), converting = try twoSteps(readingTheCopy: false)
+        XCTAssertNotEqual(withCopy[0][0], withCopy[1][0], "the update changed nothing: the test would not see a stale copy")
+        for s in 0..<2 {
+            XCTAssertEqual(withCopy[s][0], converting[s][0], "step \(s + 1) loss")
+            XCTAssertTrue(withCopy[s] == converting[s], "step \(s + 1): gradients differ")
+        }
     }
 }
