@@ -7,7 +7,8 @@
 # TASK=classification compares the fine-tuning step instead: `bert-pretrain bench --task
 # classification` against transformers' BertForSequenceClassification as HF Trainer steps it
 # (jobs/bench/torch_finetune_bench.py: batch 32 full-length pairs of 128, 2 labels, AdamW with HF's
-# decay groups, clipping at 1.0, dropout 0.1).
+# decay groups, clipping at 1.0, dropout 0.1). PRECISION=bf16 runs both sides in bf16: ours with
+# `--precision bf16`, the peer under torch.autocast("cpu", dtype=torch.bfloat16) (HF Trainer's --bf16).
 #
 # Needs a release build and, for the peer only, Python with torch and transformers
 # (see ../shared/peer-bench/README.md). Not part of the tests.
@@ -20,6 +21,10 @@ PEER=${PEER:-../shared/peer-bench/torch_bert_bench.py}
 SIZES=${SIZES:-"bert-tiny bert-mini bert-small bert-base"}
 THREADS=${THREADS:-"1 2"}
 TASK=${TASK:-pretraining}
+PRECISION=${PRECISION:-fp32}
+case $PRECISION in fp32) PEER_PRECISION=();; bf16) PEER_PRECISION=(--bf16);;
+  *) echo "error: PRECISION=$PRECISION: fp32 or bf16" >&2; exit 1;; esac
+[ "$PRECISION" = fp32 ] || [ "$TASK" = classification ] || { echo "error: PRECISION=bf16 is for TASK=classification (pretraining: jobs/bench-bf16.sh)" >&2; exit 1; }
 OUT=${OUT:-bench-vs-pytorch.jsonl}
 BIN=.build/release/bert-pretrain
 [ -x "$BIN" ] || swift build -c release --product bert-pretrain
@@ -30,22 +35,22 @@ if [ "$TASK" = classification ]; then
   for size in $SIZES; do
     case $size in bert-base) steps=3; warm=1;; bert-small) steps=5; warm=2;; *) steps=10; warm=2;; esac
     for t in $THREADS; do
-      echo "== $size, $t thread(s), sequence classification" >&2
+      echo "== $size, $t thread(s), sequence classification, $PRECISION" >&2
       python3 jobs/bench/torch_finetune_bench.py --size "$size" --threads "$t" --batch 32 --seq-length 128 \
-          --steps "$steps" --warmup "$warm" --min-seconds 0 --json "$OUT.peer" >&2
+          --steps "$steps" --warmup "$warm" --min-seconds 0 "${PEER_PRECISION[@]}" --json "$OUT.peer" >&2
       OPENBLAS_NUM_THREADS=$t "$BIN" bench --task classification --config "$size" --batch-size 32 --seq-length 128 \
-          --threads "$t" --steps "$steps" --warmup "$warm" --json >> "$OUT"
+          --threads "$t" --steps "$steps" --warmup "$warm" --precision "$PRECISION" --json >> "$OUT"
     done
   done
   python3 - "$OUT" "$OUT.peer" <<'PY'
 import json, sys
 ours = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 peer = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
-print("| config | threads | ours seq/s | PyTorch BertForSequenceClassification seq/s | ratio | ours peak RSS MB | PyTorch peak RSS MB |")
-print("|---|---|---|---|---|---|---|")
+print("| config | threads | precision | ours seq/s | PyTorch BertForSequenceClassification seq/s | ratio | ours peak RSS MB | PyTorch peak RSS MB |")
+print("|---|---|---|---|---|---|---|---|")
 for o in ours:
     p = next(r for r in peer if r["size"] == o["config"] and r["threads"] == o["threads"])
-    print(f'| {o["config"]} | {o["threads"]} | {o["seq_per_s"]:.2f} | {p["seq_per_s"]:.2f} | {o["seq_per_s"]/p["seq_per_s"]:.2f}x | '
+    print(f'| {o["config"]} | {o["threads"]} | {o.get("products", "?")} vs {p.get("precision", "fp32")} | {o["seq_per_s"]:.2f} | {p["seq_per_s"]:.2f} | {o["seq_per_s"]/p["seq_per_s"]:.2f}x | '
           f'{o["peak_rss_mb"]:.0f} | {p["max_rss_mib"]:.0f} |')
 PY
   exit 0

@@ -10,6 +10,7 @@ learning-rate schedule step). A tool for the benchmark write-up, never part of t
   python3 jobs/bench/torch_finetune_bench.py --size bert-base --threads 2 --steps 3 --warmup 1
   python3 jobs/bench/torch_finetune_bench.py --size bert-small --regression --json bench.jsonl
   python3 jobs/bench/torch_finetune_bench.py --size bert-small --lengths train-lengths.txt
+  python3 jobs/bench/torch_finetune_bench.py --size bert-small --bf16      # HF Trainer's --bf16
 
 Optimizer, as HF Trainer's defaults make it: torch.optim.AdamW(lr 2e-5, betas (0.9, 0.999),
 eps 1e-8, fused=True as Trainer picks with torch >= 2.8), two parameter groups: weight decay 0.01
@@ -69,6 +70,8 @@ def parse():
     p.add_argument("--dropout", type=float, default=0.1, help="hidden, attention and classifier dropout")
     p.add_argument("--adamw", choices=["fused", "foreach", "loop"], default="fused",
                    help="torch AdamW implementation (fused: HF Trainer's default with torch >= 2.8)")
+    p.add_argument("--bf16", action="store_true",
+                   help="forward and loss under torch.autocast('cpu', dtype=torch.bfloat16), as HF Trainer's --bf16")
     p.add_argument("--attn", default=None, help="attn_implementation (default: transformers' default)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--json", default=None, help="append one JSON line per size to this file")
@@ -197,7 +200,8 @@ def bench(args, name):
 
     def step(batch):
         optimizer.zero_grad(set_to_none=True)
-        loss = model(**batch).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            loss = model(**batch).loss
         loss.backward()
         if args.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
@@ -223,7 +227,7 @@ def bench(args, name):
     r = dict(size=name, L=L, H=H, A=A, I=I, threads=torch.get_num_threads(), batch=args.batch,
              seq_length=args.seq_length, lengths=args.lengths, batches_source=source,
              task="regression" if args.regression else "classification", num_labels=C,
-             attn=attn, adamw=args.adamw, lr=args.lr, weight_decay=args.weight_decay,
+             attn=attn, precision="bf16-autocast" if args.bf16 else "fp32", adamw=args.adamw, lr=args.lr, weight_decay=args.weight_decay,
              max_grad_norm=args.max_grad_norm, dropout=args.dropout,
              params=n_params, params_decay=n_decay, params_no_decay=n_no_decay,
              warmup=args.warmup, steps=len(times),
@@ -233,7 +237,7 @@ def bench(args, name):
              gflops_per_s=done_flops / total / 1e9, first_loss=losses[0], last_loss=losses[-1],
              max_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
              torch=torch.__version__, transformers=transformers.__version__, python=platform.python_version())
-    print(f"{name:11s} thr={r['threads']} B={args.batch} S={args.seq_length} {r['task']}/{C} attn={attn} "
+    print(f"{name:11s} thr={r['threads']} B={args.batch} S={args.seq_length} {r['task']}/{C} attn={attn} {r['precision']} "
           f"adamw={args.adamw} params={n_params / 1e6:.2f}M step={median:.3f}s (min {min(times):.3f}, "
           f"{len(times)} steps) seq/s={r['seq_per_s']:.2f} (overall {r['seq_per_s_overall']:.2f}) "
           f"GFLOP/s={r['gflops_per_s']:.1f} padding={100 * r['padding_share']:.0f}% "
