@@ -146,14 +146,14 @@ private func forEachRowChunk(rows: Int, columns: Int, _ body: (Range<Int>) -> Vo
 /// instead of twice; inference, whose weights never change, converts them once per model instead of
 /// once per batch. Kept fresh by construction: the training model refreshes it at the start of every
 /// forward, and forward and backward read the same parameters (the optimizer runs between steps).
-public final class BF16Weights {
+final class BF16Weights {
     private let source: UnsafePointer<Float>
     private let count: Int
     private var bits: UnsafeMutablePointer<UInt16>? = nil
 
     /// A copy of `count` floats at `source`; its buffer is allocated on the first `refresh`, so runs in
     /// float32 or on the emulated path never hold one.
-    public init(of source: UnsafePointer<Float>, count: Int) {
+    init(of source: UnsafePointer<Float>, count: Int) {
         self.source = source
         self.count = count
     }
@@ -162,7 +162,7 @@ public final class BF16Weights {
 
     /// Converts every parameter (rounded to nearest even, as each product would round it) and makes this
     /// the copy products read.
-    public func refresh() {
+    func refresh() {
         if bits == nil { bits = .allocate(capacity: max(1, count)) }
         let out = bits!, source = source
         Parallel.forEachChunk(count, minimumChunk: 1 << 20) { r in
