@@ -171,10 +171,10 @@ public final class BertForSequenceClassification {
         }
         try encoder.forward(inputIds: batch.inputIds.baseAddress!, segmentIds: batch.segmentIds.baseAddress!,
                             inputMask: batch.inputMask.baseAddress!, batchSize: B, seqLength: T, training: training,
-                            instances: batch.instances.baseAddress!, step: batch.step)
+                            instances: batch.instances.baseAddress!, step: batch.step, reads: .firstPositions)
         batchSize = B
         let p = parameters.baseAddress!
-        poolerForward(pooled.baseAddress!, first: first.baseAddress!, hidden: encoder.hiddenStates, rows: encoder.rows,
+        poolerForward(pooled.baseAddress!, first: first.baseAddress!, hidden: encoder.hiddenStates, rows: encoder.outputRows,
                       weight: p + pooler.weight, bias: p + pooler.bias, hiddenSize: H)
         dropping = training && classifierDropout > 0
         var input = UnsafePointer(pooled.baseAddress!)
@@ -227,8 +227,8 @@ public final class BertForSequenceClassification {
         if dropping {
             dropoutApply(dDropped.baseAddress!, mask: keep.baseAddress!, count: B * H, dropProbability: classifierDropout)
         }
-        dh.update(repeating: 0, count: encoder.rows.count * H)
-        poolerBackward(dHidden: dh, dFirst: dFirst.baseAddress!, rows: encoder.rows, dWeight: g + pooler.weight,
+        dh.update(repeating: 0, count: encoder.outputRows.count * H)
+        poolerBackward(dHidden: dh, dFirst: dFirst.baseAddress!, rows: encoder.outputRows, dWeight: g + pooler.weight,
                        dBias: g + pooler.bias, dPooled: dDropped.baseAddress!, pooled: pooled.baseAddress!,
                        first: first.baseAddress!, weight: p + pooler.weight, hiddenSize: H)
         gradientsReady?(layout.headRange)

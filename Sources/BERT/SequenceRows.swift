@@ -78,3 +78,42 @@ public final class SequenceRows {
         self.maskBias = maskBias
     }
 }
+
+/// The positions of each sequence that a head reads of the encoder's last layer. The last layer needs
+/// every row's keys and values, but its queries, output dense, feed-forward and LayerNorms only at the rows
+/// read: a sequence classifier reads one row per sequence (the first), so its last layer costs about a
+/// sixth of a full one (BertEncoder.forward's `reads`).
+/// Sequence b's read rows are `rows.rows(of: b)`, at positions `positions[r]` of the sequence, ascending.
+public final class ReadPositions {
+    public let rows: SequenceRows
+    public let positions: UnsafeMutablePointer<Int32>
+    /// [capacity + 1]: Σ S·T of the sequences before b (S read rows of T keys): where b's attention blocks start.
+    let blockOffsets: UnsafeMutablePointer<Int>
+
+    init(sequences: Int, rows capacity: Int) {
+        rows = SequenceRows(capacity: sequences)
+        positions = .allocate(capacity: capacity)
+        positions.initialize(repeating: 0, count: capacity)
+        blockOffsets = .allocate(capacity: sequences + 1)
+        blockOffsets.initialize(repeating: 0, count: sequences + 1)
+    }
+
+    deinit {
+        positions.deallocate()
+        blockOffsets.deallocate()
+    }
+
+    /// Each sequence's first position ([CLS]).
+    func firstPositions(keys: SequenceRows) {
+        rows.pack(sequences: keys.sequences) { _ in 1 }
+        for b in 0..<keys.sequences {
+            positions[b] = 0
+            blockOffsets[b + 1] = blockOffsets[b] + keys.length(b)
+        }
+    }
+
+    /// The queries attention computes for these rows.
+    var queries: AttentionQueries {
+        AttentionQueries(rows: rows, positions: positions, blockOffsets: blockOffsets)
+    }
+}

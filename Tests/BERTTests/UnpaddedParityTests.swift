@@ -118,6 +118,53 @@ final class UnpaddedParityTests: XCTestCase {
         }
     }
 
+    /// A classifier's encoder computes its last layer at the first rows only (keys and values at every row): the
+    /// rows it skips have no path to the loss, so the loss agrees to 1e-6 relative and every gradient to 1e-5 of
+    /// its largest entry with the every-row layer, packed and padded, with dropout (the read rows draw their
+    /// every-row twins' masks).
+    func testClassificationLastLayerAtFirstRowsEqualsEveryRow() throws {
+        for problem in [ProblemType.singleLabelClassification, .regression] {
+            for lengths in Self.lengthMixes {
+                var config = TinyModel.config(dropout: 0.1)
+                config.maxPositionEmbeddings = Self.T
+                let B = lengths.count, labels = problem == .regression ? 1 : 3
+                let model = try BertForSequenceClassification(config: config, numLabels: labels, problemType: problem,
+                                                              maxBatch: B, maxSeqLength: Self.T)
+                model.initializeWeights(seed: 14)
+                model.seedDropout(8)
+                let source = pretrainingBatch(lengths, seed: 60 + UInt64(B))
+                let batch = ClassificationBatch(maxBatch: B, maxSeqLength: Self.T)
+                batch.inputIds.baseAddress!.update(from: source.inputIds.baseAddress!, count: B * Self.T)
+                batch.segmentIds.baseAddress!.update(from: source.segmentIds.baseAddress!, count: B * Self.T)
+                batch.inputMask.baseAddress!.update(from: source.inputMask.baseAddress!, count: B * Self.T)
+                for b in 0..<B {
+                    batch.labels[b] = Int32((b + 1) % labels)
+                    batch.values[b] = 1.5 - Float(b) * 0.4
+                    batch.instances[b] = 70 + 2 * b
+                }
+                batch.step = 5
+                for packed in [true, false] {
+                    let what = "lengths \(lengths), \(problem.rawValue), packed \(packed)"
+                    model.encoder.packsSequences = packed
+                    func run(trimmed: Bool) throws -> (ClassificationLoss, [Float]) {
+                        model.encoder.trimsLastLayer = trimmed
+                        let loss = try model.forward(batch, training: true)
+                        XCTAssertEqual(model.encoder.outputRows.count, trimmed ? B : model.encoder.rows.count, what)
+                        XCTAssertEqual(model.encoder.row(sequence: B - 1, position: 0), trimmed ? B - 1 : model.encoder.rows.start(B - 1), what)
+                        XCTAssertEqual(model.encoder.row(sequence: 0, position: 1), trimmed ? nil : model.encoder.rows.start(0) + 1, what)
+                        model.zeroGradients()
+                        model.backward(scale: 1 / Float(B), gradientsReady: nil)
+                        return (loss, Array(model.gradients))
+                    }
+                    let (fullLoss, fullGradients) = try run(trimmed: false)
+                    let (trimmedLoss, trimmedGradients) = try run(trimmed: true)
+                    XCTAssertEqual(trimmedLoss.lossSum, fullLoss.lossSum, accuracy: 1e-6 * abs(fullLoss.lossSum), what)
+                    compareGradients(trimmedGradients, fullGradients, layout: model.layout, what)
+                }
+            }
+        }
+    }
+
     /// What packing must not take: a row whose padding is not a suffix, and a labelled position in the padding
     /// (no shard has either; a hand-made batch may) keep the batch rectangular, with the same results.
     func testBatchesThatCannotBePackedRunRectangular() throws {
