@@ -61,29 +61,6 @@ public enum OneDNN {
         return isa & bf16 == bf16  // AMX's value includes AVX512-BF16's bits
     }()
 
-    /// Whether this process should run again with `OMP_WAIT_POLICY=passive` before it starts: it will use
-    /// oneDNN's bf16 kernel and its environment sets no OpenMP wait policy. libgomp's idle threads
-    /// busy-wait for the next parallel region after each product (its default spin lasts far longer than
-    /// the gap to the next product), taking the cores from our own threads that run LayerNorm, GELU and
-    /// attention between products; passive threads sleep at once. Measured on a 2-core AVX512-BF16 EPYC,
-    /// bf16 steps at 2 threads: bert-small 21.3 → 23.5 seq/s, bert-base 4.29 → 4.75 (1 thread: no team,
-    /// no change). libgomp reads the variable when it is loaded, before `main`, so setting it later does
-    /// nothing: the executable sets it and executes itself again (`restartWithPassiveOpenMPIfNeeded`).
-    /// A policy or GOMP_SPINCOUNT set by the user is kept as it is.
-    public static var wantsPassiveOpenMP: Bool {
-        let environment = ProcessInfo.processInfo.environment
-        return environment["OMP_WAIT_POLICY"] == nil && environment["GOMP_SPINCOUNT"] == nil && hasBF16Kernel
-    }
-
-    /// Sets OMP_WAIT_POLICY=passive and replaces the process by a fresh run of the same executable with
-    /// the same arguments (same pid, so mpirun and Slurm see nothing), when `wantsPassiveOpenMP`. Call
-    /// first thing in `main`, before MPI or any thread starts. If exec fails, the run goes on as it is.
-    public static func restartWithPassiveOpenMPIfNeeded() {
-        guard wantsPassiveOpenMP else { return }
-        setenv("OMP_WAIT_POLICY", "passive", 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
-    }
-
     /// The bf16 product (operands as bf16 bit patterns, accumulation and C in float32).
     static func matmulBF16(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                            a: UnsafePointer<UInt16>, lda: Int, b: UnsafePointer<UInt16>, ldb: Int,

@@ -17,9 +17,10 @@ public struct StepReport: Codable, Equatable, Sendable {
     /// sgemm peak below run on it.
     public var products: String
     public var openblasCore: String
-    /// OMP_WAIT_POLICY as the process ran ("unset" when not set): oneDNN's bf16 products run on OpenMP,
-    /// and a bf16 run on oneDNN sets "passive" itself unless the user set a policy (OneDNN.wantsPassiveOpenMP).
+    /// OMP_WAIT_POLICY and OPENBLAS_THREAD_TIMEOUT as the process ran ("unset" when not set): how long
+    /// idle library threads spin (IdleThreads: the executable sets both unless the user did).
     public var openmpWaitPolicy: String
+    public var openblasThreadTimeout: String
     public var batchSize: Int
     public var seqLength: Int
     public var predictions: Int
@@ -56,7 +57,8 @@ public struct StepReport: Codable, Equatable, Sendable {
                                       predictions: s.task == .pretraining ? timings.predictions : 0)
         config = configName; task = s.task; data = s.data; padded = s.padded; self.threads = threads
         products = timings.products.rawValue; openblasCore = BLAS.coreName
-        openmpWaitPolicy = ProcessInfo.processInfo.environment["OMP_WAIT_POLICY"] ?? "unset"
+        openmpWaitPolicy = ProcessInfo.processInfo.environment[IdleThreads.openmpPolicy.name] ?? "unset"
+        openblasThreadTimeout = ProcessInfo.processInfo.environment[IdleThreads.openblasTimeout.name] ?? "unset"
         batchSize = s.batchSize; seqLength = timings.seqLength; predictions = timings.predictions
         dropout = s.config.hiddenDropoutProb; steps = s.steps; warmup = s.warmup
         parameters = timings.parameterCount

@@ -16,7 +16,7 @@ struct BertPretrain: ParsableCommand {
 
     /// Every subcommand: a fatal signal names what the process was doing (FatalSignals.swift).
     static func main() {
-        OneDNN.restartWithPassiveOpenMPIfNeeded()  // before any thread or MPI: see OneDNN.wantsPassiveOpenMP
+        IdleThreads.restartIfNeeded()  // before any thread or MPI: see IdleThreads
         FatalSignals.install()
         main(nil)
     }

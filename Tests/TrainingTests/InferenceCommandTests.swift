@@ -91,26 +91,37 @@ final class InferenceCommandTests: XCTestCase {
         XCTAssertNotEqual(a, b, "bf16 scores equal fp32's: bf16 did nothing")
     }
 
-    /// A bf16 run on oneDNN restarts itself with OMP_WAIT_POLICY=passive (libgomp reads it only at load;
-    /// spinning OpenMP threads took the cores from the work between products), and keeps a policy the
-    /// user set. Where oneDNN has no bf16 kernel nothing changes. `bench` reports the policy it ran with.
-    func testBF16OnOneDNNRunsWithPassiveOpenMPThreadsUnlessTheUserSetAPolicy() throws {
+    /// The executable restarts itself with idle library threads set to sleep (IdleThreads: OpenBLAS and
+    /// libgomp read their settings only at load; spinning threads took the cores from the work between
+    /// products): OPENBLAS_THREAD_TIMEOUT=8 always, OMP_WAIT_POLICY=passive when oneDNN's bf16 kernel runs;
+    /// what the user set is kept. `bench` reports the settings it ran with.
+    func testIdleLibraryThreadsSleepUnlessTheUserSaidOtherwise() throws {
         let inherited = ProcessInfo.processInfo.environment
-        try XCTSkipIf(inherited["OMP_WAIT_POLICY"] != nil || inherited["GOMP_SPINCOUNT"] != nil,
-                      "the test's environment sets an OpenMP wait policy")
-        func policy(_ environment: [String: String], _ name: String) throws -> String {
-            let log = NSTemporaryDirectory() + "omp-policy-\(name)-\(UUID().uuidString)"
+        try XCTSkipIf(inherited["OMP_WAIT_POLICY"] != nil || inherited["GOMP_SPINCOUNT"] != nil
+                      || inherited["OPENBLAS_THREAD_TIMEOUT"] != nil, "the test's environment sets a wait policy")
+        func settings(_ environment: [String: String], _ name: String, precision: String) throws -> (openmp: String, openblas: String) {
+            let log = NSTemporaryDirectory() + "idle-threads-\(name)-\(UUID().uuidString)"
             let p = try MPI.start(ranks: 1, ["bench", "--config", "bert-tiny", "--batch-size", "2", "--steps", "1",
-                                             "--warmup", "0", "--precision", "bf16", "--json"], log: log, environment: environment)
+                                             "--warmup", "0", "--precision", precision, "--json"], log: log, environment: environment)
             let result = MPI.wait(p, log: log, timeout: 120)
             XCTAssertEqual(result.status, 0, result.stderr)
             let line = try XCTUnwrap(result.stdout.split(separator: "\n").last, result.stderr)
             let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            XCTAssertEqual(report["products"] as? String, OneDNN.hasBF16Kernel ? "onednn-bf16" : "emulated-bf16")
-            return try XCTUnwrap(report["openmp_wait_policy"] as? String, String(line))
+            if precision == "bf16" {
+                XCTAssertEqual(report["products"] as? String, OneDNN.hasBF16Kernel ? "onednn-bf16" : "emulated-bf16")
+            }
+            return (try XCTUnwrap(report["openmp_wait_policy"] as? String, String(line)),
+                    try XCTUnwrap(report["openblas_thread_timeout"] as? String, String(line)))
         }
-        XCTAssertEqual(try policy([:], "default"), OneDNN.hasBF16Kernel ? "passive" : "unset")
-        XCTAssertEqual(try policy(["OMP_WAIT_POLICY": "active"], "user"), "active")
+        let bf16 = try settings([:], "default", precision: "bf16")
+        XCTAssertEqual(bf16.openmp, OneDNN.hasBF16Kernel ? "passive" : "unset")
+        XCTAssertEqual(bf16.openblas, "8")
+        let user = try settings(["OMP_WAIT_POLICY": "active", "OPENBLAS_THREAD_TIMEOUT": "20"], "user", precision: "bf16")
+        XCTAssertEqual(user.openmp, "active")
+        XCTAssertEqual(user.openblas, "20")
+        let fp32 = try settings([:], "fp32", precision: "fp32")   // decided before the flags are read
+        XCTAssertEqual(fp32.openmp, OneDNN.hasBF16Kernel ? "passive" : "unset")
+        XCTAssertEqual(fp32.openblas, "8")
     }
 
     func testNpyHoldsTheJSONNumbers() throws {
