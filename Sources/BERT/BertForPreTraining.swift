@@ -161,10 +161,15 @@ public final class BertForPreTraining {
         }
         batchSize = B
         maskedCount = m
+        // The last layer computes the rows the heads read: [CLS] (the pooler) and the labelled positions.
+        let labels = batch.maskedLabels.baseAddress!
+        encoder.readPositions.firstAndSlots(sequences: B, slots: batch.maskedPositions.baseAddress!, perSequence: P) { b, s in
+            labels[b * P + s] >= 0
+        }
 
         try encoder.forward(inputIds: batch.inputIds.baseAddress!, segmentIds: batch.segmentIds.baseAddress!,
                             inputMask: batch.inputMask.baseAddress!, batchSize: B, seqLength: T, training: training,
-                            instances: batch.instances.baseAddress!, step: batch.step, pack: labelsOnRealTokens)
+                            instances: batch.instances.baseAddress!, step: batch.step, pack: labelsOnRealTokens, reads: .listed)
         for r in 0..<m {
             let (b, position) = (Int(mlmRows[r]) / T, Int(mlmRows[r]) % T)
             mlmRows[r] = Int32(encoder.row(sequence: b, position: position)!)
@@ -174,7 +179,7 @@ public final class BertForPreTraining {
         var loss = PretrainingLoss()
 
         // Pooler on position 0 of each sequence, then NSP.
-        poolerForward(pooled.baseAddress!, first: first.baseAddress!, hidden: hiddenStates, rows: encoder.rows,
+        poolerForward(pooled.baseAddress!, first: first.baseAddress!, hidden: hiddenStates, rows: encoder.outputRows,
                       weight: p + pooler.weight, bias: p + pooler.bias, hiddenSize: H)
         linearForward(nspLogits.baseAddress!, pooled.baseAddress!, weight: p + h.nspWeight, bias: p + h.nspBias,
                       rows: B, inFeatures: H, outFeatures: 2)
@@ -215,13 +220,13 @@ public final class BertForPreTraining {
         let H = config.hiddenSize, V = config.vocabSize
         let p = parameters.baseAddress!, g = gradients.baseAddress!, h = heads
         let dh = dHidden.baseAddress!
-        dh.update(repeating: 0, count: encoder.rows.count * H)
+        dh.update(repeating: 0, count: encoder.outputRows.count * H)
 
         // NSP and pooler: gradient lands on position 0 of each sequence.
         crossEntropyBackward(nspLogits.baseAddress!, labels: nspLabels.baseAddress!, rows: B, classes: 2, scale: nspScale)
         linearBackward(dx: dPooled.baseAddress!, dWeight: g + h.nspWeight, dBias: g + h.nspBias, dOut: nspLogits.baseAddress!,
                        x: pooled.baseAddress!, weight: p + h.nspWeight, rows: B, inFeatures: H, outFeatures: 2)
-        poolerBackward(dHidden: dh, dFirst: dFirst.baseAddress!, rows: encoder.rows, dWeight: g + pooler.weight,
+        poolerBackward(dHidden: dh, dFirst: dFirst.baseAddress!, rows: encoder.outputRows, dWeight: g + pooler.weight,
                        dBias: g + pooler.bias, dPooled: dPooled.baseAddress!, pooled: pooled.baseAddress!,
                        first: first.baseAddress!, weight: p + pooler.weight, hiddenSize: H)
 

@@ -40,6 +40,9 @@ public enum HeadReads: Sendable {
     case everyPosition
     /// Each sequence's first position, [CLS] (the pooler: classifiers, next-sentence scores).
     case firstPositions
+    /// The positions the head listed in the encoder's `readPositions` before the forward (pretraining:
+    /// [CLS] and the masked tokens).
+    case listed
 }
 
 public final class BertEncoder {
@@ -219,8 +222,11 @@ public final class BertEncoder {
             rows.rectangle(sequences: B, length: T, maskBias: maskBias.baseAddress!)
         }
         let N = rows.count
-        trimmed = trimsLastLayer && reads == .firstPositions
-        if trimmed { readPositions.firstPositions(keys: rows) }
+        trimmed = trimsLastLayer && reads != .everyPosition
+        if trimmed {
+            if reads == .firstPositions { readPositions.firstPositions(sequences: B) }
+            readPositions.placeBlocks(keys: rows)
+        }
         if hiddenDrop > 0 || attentionDrop > 0 {
             for b in 0..<B { sequenceKeys[b] = DropoutSite.sequenceKey(seed: dropoutSeed, step: step, instance: instances?[b] ?? b) }
         }

@@ -82,15 +82,17 @@ public final class SequenceRows {
 /// The positions of each sequence that a head reads of the encoder's last layer. The last layer needs
 /// every row's keys and values, but its queries, output dense, feed-forward and LayerNorms only at the rows
 /// read: a sequence classifier reads one row per sequence (the first), so its last layer costs about a
-/// sixth of a full one (BertEncoder.forward's `reads`).
+/// sixth of a full one; pretraining reads the first row and the masked ones (BertEncoder.forward's `reads`).
 /// Sequence b's read rows are `rows.rows(of: b)`, at positions `positions[r]` of the sequence, ascending.
 public final class ReadPositions {
     public let rows: SequenceRows
     public let positions: UnsafeMutablePointer<Int32>
     /// [capacity + 1]: Σ S·T of the sequences before b (S read rows of T keys): where b's attention blocks start.
     let blockOffsets: UnsafeMutablePointer<Int>
+    private let capacity: Int
 
     init(sequences: Int, rows capacity: Int) {
+        self.capacity = capacity
         rows = SequenceRows(capacity: sequences)
         positions = .allocate(capacity: capacity)
         positions.initialize(repeating: 0, count: capacity)
@@ -104,11 +106,43 @@ public final class ReadPositions {
     }
 
     /// Each sequence's first position ([CLS]).
-    func firstPositions(keys: SequenceRows) {
-        rows.pack(sequences: keys.sequences) { _ in 1 }
+    func firstPositions(sequences B: Int) {
+        rows.pack(sequences: B) { _ in 1 }
+        for b in 0..<B { positions[b] = 0 }
+    }
+
+    /// Each sequence's first position and the positions of its `slots` [B, P] that `used(b, s)` (pretraining: the
+    /// labelled masked positions), ascending, each once.
+    func firstAndSlots(sequences B: Int, slots: UnsafePointer<Int32>, perSequence P: Int, used: (Int, Int) -> Bool) {
+        precondition(B * (P + 1) <= capacity, "read positions: \(B) × \(P + 1) > capacity \(capacity)")
+        var n = 0
+        rows.pack(sequences: B) { b in
+            let first = n
+            positions[n] = 0
+            n += 1
+            for s in 0..<P where used(b, s) {
+                // Insert in order (P is small), skipping a position already listed.
+                let position = slots[b * P + s]
+                var i = n
+                while i > first && positions[i - 1] > position { i -= 1 }
+                if i > first && positions[i - 1] == position { continue }
+                (positions + i + 1).update(from: positions + i, count: n - i)
+                positions[i] = position
+                n += 1
+            }
+            return n - first
+        }
+    }
+
+    /// Where each sequence's attention blocks start, once the key rows are placed; every position must be a row.
+    func placeBlocks(keys: SequenceRows) {
+        precondition(keys.sequences == rows.sequences, "read positions for \(rows.sequences) sequences, batch has \(keys.sequences)")
         for b in 0..<keys.sequences {
-            positions[b] = 0
-            blockOffsets[b + 1] = blockOffsets[b] + keys.length(b)
+            for r in rows.rows(of: b) {
+                precondition(positions[r] >= 0 && Int(positions[r]) < keys.length(b),
+                             "read position \(positions[r]) of sequence \(b) outside its \(keys.length(b)) rows")
+            }
+            blockOffsets[b + 1] = blockOffsets[b] + rows.length(b) * keys.length(b)
         }
     }
 

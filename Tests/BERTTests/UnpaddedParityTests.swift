@@ -118,6 +118,45 @@ final class UnpaddedParityTests: XCTestCase {
         }
     }
 
+    /// Pretraining's encoder computes its last layer at [CLS] and the labelled positions only (a position listed
+    /// twice is read once); loss and gradients agree with the every-row layer as in the classifier's test below.
+    func testPretrainingLastLayerAtReadRowsEqualsEveryRow() throws {
+        for lengths in Self.lengthMixes {
+            var config = TinyModel.config(dropout: 0.1)
+            config.maxPositionEmbeddings = Self.T
+            let model = try BertForPreTraining(config: config, maxBatch: lengths.count, maxSeqLength: Self.T, maxPredictions: Self.P)
+            model.initializeWeights(seed: 15)
+            model.seedDropout(9)
+            let batch = pretrainingBatch(lengths, seed: 80 + UInt64(lengths.count))
+            batch.maskedPositions[1] = batch.maskedPositions[0]   // sequence 0 lists a position twice
+            batch.maskedLabels[1] = batch.maskedLabels[0] == 7 ? 8 : 7
+            for packed in [true, false] {
+                let what = "lengths \(lengths), packed \(packed)"
+                model.encoder.packsSequences = packed
+                func run(trimmed: Bool) throws -> (PretrainingLoss, [Float]) {
+                    model.encoder.trimsLastLayer = trimmed
+                    let loss = try model.forward(batch, training: true)
+                    if trimmed {
+                        let reads = model.encoder.readPositions, P = Self.P
+                        for b in 0..<lengths.count {
+                            let listed = Set((0..<P).filter { batch.maskedLabels[b * P + $0] >= 0 }.map { batch.maskedPositions[b * P + $0] } + [0])
+                            XCTAssertEqual(reads.rows.rows(of: b).map { reads.positions[$0] }, listed.sorted(), what)
+                        }
+                    }
+                    model.zeroGradients()
+                    model.backward(mlmScale: 1 / Float(loss.mlmCount), nspScale: 1 / Float(loss.nspCount), gradientsReady: nil)
+                    return (loss, Array(model.gradients))
+                }
+                let (fullLoss, fullGradients) = try run(trimmed: false)
+                let (trimmedLoss, trimmedGradients) = try run(trimmed: true)
+                XCTAssertEqual(trimmedLoss.mlmCount, fullLoss.mlmCount, what)
+                XCTAssertEqual(trimmedLoss.mlmLossSum, fullLoss.mlmLossSum, accuracy: 1e-6 * abs(fullLoss.mlmLossSum), what)
+                XCTAssertEqual(trimmedLoss.nspLossSum, fullLoss.nspLossSum, accuracy: 1e-6 * abs(fullLoss.nspLossSum), what)
+                compareGradients(trimmedGradients, fullGradients, layout: model.layout, what)
+            }
+        }
+    }
+
     /// A classifier's encoder computes its last layer at the first rows only (keys and values at every row): the
     /// rows it skips have no path to the loss, so the loss agrees to 1e-6 relative and every gradient to 1e-5 of
     /// its largest entry with the every-row layer, packed and padded, with dropout (the read rows draw their
@@ -181,6 +220,7 @@ final class UnpaddedParityTests: XCTestCase {
         _ = try model.forward(labelled, training: false)
         XCTAssertFalse(model.encoder.rows.isPacked, "a labelled padded position must keep the batch rectangular")
         let fine = pretrainingBatch([6, 9], seed: 3)
+        model.encoder.trimsLastLayer = false   // every position has its row
         _ = try model.forward(fine, training: false)
         XCTAssertTrue(model.encoder.rows.isPacked)
         XCTAssertEqual(model.encoder.rows.count, 15)
