@@ -33,7 +33,7 @@ BIN=.build/release/bert-pretrain
 if [ "$TASK" = classification ]; then
   : > "$OUT.peer"
   for size in $SIZES; do
-    case $size in bert-base) steps=3; warm=1;; bert-small) steps=5; warm=2;; *) steps=10; warm=2;; esac
+    case $size in bert-base) steps=5; warm=1;; bert-small) steps=5; warm=2;; *) steps=10; warm=2;; esac
     for t in $THREADS; do
       echo "== $size, $t thread(s), sequence classification, $PRECISION" >&2
       python3 jobs/bench/torch_finetune_bench.py --size "$size" --threads "$t" --batch 32 --seq-length 128 \
@@ -56,7 +56,7 @@ PY
   exit 0
 fi
 for size in $SIZES; do
-  case $size in bert-base) steps=3; warm=1;; bert-small) steps=5; warm=2;; *) steps=10; warm=2;; esac
+  case $size in bert-base) steps=5; warm=1;; bert-small) steps=5; warm=2;; *) steps=10; warm=2;; esac
   for t in $THREADS; do
     echo "== $size, $t thread(s)" >&2
     # One process per measurement, so each peak RSS is that configuration's own.
