@@ -130,14 +130,14 @@ func attentionForward(ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePoin
 
 /// row[i] = softmax(row + bias)[i], in place.
 @inline(__always)
-private func softmaxRow(_ row: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count n: Int) {
+func softmaxRow(_ row: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count n: Int) {
     for j in 0..<n { row[j] += bias[j] }
     softmaxRow(row, count: n)
 }
 
 /// row[i] = softmax(row)[i], in place.
 @inline(__always)
-private func softmaxRow(_ row: UnsafeMutablePointer<Float>, count n: Int) {
+func softmaxRow(_ row: UnsafeMutablePointer<Float>, count n: Int) {
     let maxValue = vectorMax(row, count: n)
     for j in 0..<n { row[j] = bp_fast_exp(row[j] - maxValue) }
     let inverse = 1 / vectorSum(row, count: n)

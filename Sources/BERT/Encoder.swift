@@ -66,6 +66,10 @@ public final class BertEncoder {
     /// The rows the last layer computed in the last forward, when trimmed (`outputRows`).
     let readPositions: ReadPositions
     private var trimmed = false
+    /// The trimmed layer folds the key and value projections into attention (FoldedAttention.swift) where
+    /// that fits and pays (a classifier's one row per sequence); false: it projects keys and values (tests).
+    var foldsKeysAndValues = true
+    private(set) var folded = false
     private var hiddenDrop: Float = 0, attentionDrop: Float = 0
 
     // Inputs of the last forward, at the rows (backward needs the ids for the embedding scatter).
@@ -256,20 +260,32 @@ public final class BertEncoder {
         // Attention: q, k, v = x·Wqkvᵀ + b; ctx = attention(q, k, v); tmp = ctx·Woᵀ + b
         let M: Int, residual: UnsafePointer<Float>, operands: AttentionOperands, queries: AttentionQueries
         if atReadRows {
-            // k | v [N, 2H] of every row (rows H..<3H of the fused weight), q [S, H] of the read rows after them.
             let reads = readPositions
             M = reads.rows.count
-            let xs = readInput.baseAddress!, q = qkv + N * 2 * H
+            let xs = readInput.baseAddress!
             for b in 0..<rows.sequences {
                 for r in reads.rows.rows(of: b) {
                     (xs + r * H).update(from: x + (rows.start(b) + Int(reads.positions[r])) * H, count: H)
                 }
             }
-            linearForward(qkv, x, weight: p + w.qkvWeight + H * H, bias: p + w.qkvBias + H, rows: N, inFeatures: H, outFeatures: 2 * H)
-            linearForward(q, xs, weight: p + w.qkvWeight, bias: p + w.qkvBias, rows: M, inFeatures: H, outFeatures: H)
             residual = UnsafePointer(xs)
-            operands = AttentionOperands(q: q, k: qkv, v: qkv + H, qStride: H, kvStride: 2 * H)
             queries = reads.queries
+            folded = foldsKeysAndValues && foldedAttentionApplies(keys: rows, queries: reads.rows, heads: shape.heads, hidden: H)
+            if folded {
+                // q [S, H], then the folded form's buffers (foldedOperands).
+                linearForward(qkv, xs, weight: p + w.qkvWeight, bias: p + w.qkvBias, rows: M, inFeatures: H, outFeatures: H)
+                foldedAttentionForward(ctx: act.ctx.baseAddress!, probs: act.probs.baseAddress!, keep: act.probsKeep.baseAddress!,
+                                       operands: foldedOperands(layer: l), keys: rows, queries: queries, shape: shape,
+                                       dropProbability: attentionDrop, sequenceKeys: sequenceKeys.baseAddress!, layer: l,
+                                       scratch: attnScratch)
+                operands = AttentionOperands(fused: qkv, hidden: H)   // not used below
+            } else {
+                // k | v [N, 2H] of every row (rows H..<3H of the fused weight), q [S, H] of the read rows after them.
+                let q = qkv + N * 2 * H
+                linearForward(qkv, x, weight: p + w.qkvWeight + H * H, bias: p + w.qkvBias + H, rows: N, inFeatures: H, outFeatures: 2 * H)
+                linearForward(q, xs, weight: p + w.qkvWeight, bias: p + w.qkvBias, rows: M, inFeatures: H, outFeatures: H)
+                operands = AttentionOperands(q: q, k: qkv, v: qkv + H, qStride: H, kvStride: 2 * H)
+            }
         } else {
             M = N
             linearForward(qkv, x, weight: p + w.qkvWeight, bias: p + w.qkvBias, rows: N, inFeatures: H, outFeatures: 3 * H)
@@ -277,9 +293,11 @@ public final class BertEncoder {
             operands = AttentionOperands(fused: qkv, hidden: H)
             queries = .everyPosition(rows)
         }
-        attentionForward(ctx: act.ctx.baseAddress!, probs: act.probs.baseAddress!, keep: act.probsKeep.baseAddress!,
-                         operands: operands, keys: rows, queries: queries, shape: shape, dropProbability: attentionDrop,
-                         sequenceKeys: sequenceKeys.baseAddress!, layer: l, scratch: attnScratch)
+        if !(atReadRows && folded) {
+            attentionForward(ctx: act.ctx.baseAddress!, probs: act.probs.baseAddress!, keep: act.probsKeep.baseAddress!,
+                             operands: operands, keys: rows, queries: queries, shape: shape, dropProbability: attentionDrop,
+                             sequenceKeys: sequenceKeys.baseAddress!, layer: l, scratch: attnScratch)
+        }
         linearForward(tmp, act.ctx.baseAddress!, weight: p + w.attnOutWeight, bias: p + w.attnOutBias,
                       rows: M, inFeatures: H, outFeatures: H)
         // ln1In = dropout(tmp) + x; ln1Out = LayerNorm(ln1In)
@@ -308,6 +326,15 @@ public final class BertEncoder {
             site.fillRowMask(keep + rows.start(b) * H, sequence: sequenceKeys[b], layer: layer, count: rows.length(b) * H,
                              dropProbability: hiddenDrop)
         }
+    }
+
+    /// The folded form's operands in layer l: q [R, H], qt and y [R·A, H], sums [R·A] back to back in qkv.
+    private func foldedOperands(layer l: Int) -> FoldedAttentionOperands {
+        let H = config.hiddenSize, A = config.numAttentionHeads, R = readPositions.rows.count
+        let w = layout.layers[l], q = layers[l].qkv.baseAddress!
+        return FoldedAttentionOperands(q: q, qt: q + R * H, y: q + R * H * (1 + A), sums: q + R * H * (1 + 2 * A),
+                                       x: hidden[l].baseAddress!, keyWeight: parameters + w.qkvWeight + H * H,
+                                       valueWeight: parameters + w.qkvWeight + 2 * H * H, valueBias: parameters + w.qkvBias + 2 * H)
     }
 
     /// Draws the [S, H] hidden-dropout masks of the read rows: each is its part of its sequence's stream, so
@@ -366,6 +393,17 @@ public final class BertEncoder {
         gradientsReady?(layout.embeddingRange)
     }
 
+    /// dIn's read rows += d [S, H].
+    private func scatterAddReadRows(_ dIn: UnsafeMutablePointer<Float>, _ d: UnsafePointer<Float>) {
+        let H = config.hiddenSize, reads = readPositions
+        for b in 0..<rows.sequences {
+            for r in reads.rows.rows(of: b) {
+                let row = dIn + (rows.start(b) + Int(reads.positions[r])) * H, dr = d + r * H
+                for c in 0..<H { row[c] += dr[c] }
+            }
+        }
+    }
+
     /// Layer l's backward: dOut [M, H] (consumed as scratch) at its output rows → dIn [N, H] at its input, every
     /// row (overwritten). `atReadRows`: the forward computed the read rows only; `readScratch` [S, H].
     private func layerBackward(_ l: Int, dOut: UnsafeMutablePointer<Float>, dIn: UnsafeMutablePointer<Float>,
@@ -404,7 +442,21 @@ public final class BertEncoder {
         linearBackward(dx: dl1, dWeight: g + w.attnOutWeight, dBias: g + w.attnOutBias, dOut: tmp,
                        x: act.ctx.baseAddress!, weight: p + w.attnOutWeight, rows: M, inFeatures: H, outFeatures: H)
         let qkv = act.qkv.baseAddress!, dqkv = dQkv.baseAddress!
-        if atReadRows {
+        if atReadRows && folded {
+            // dq [S, H], then dqt and dy [S·A, H] in dQkv; the key and value rows' gradient straight into dIn.
+            let reads = readPositions, A = config.numAttentionHeads, R = reads.rows.count, dq = dqkv
+            dIn.update(repeating: 0, count: N * H)
+            foldedAttentionBackward(gradients: FoldedAttentionGradients(dq: dq, dqt: dqkv + R * H, dy: dqkv + R * H * (1 + A), dx: dIn,
+                                                                        keyWeight: g + w.qkvWeight + H * H,
+                                                                        valueWeight: g + w.qkvWeight + 2 * H * H,
+                                                                        valueBias: g + w.qkvBias + 2 * H),
+                                    dctx: dl1, operands: foldedOperands(layer: l), probs: act.probs.baseAddress!,
+                                    keep: act.probsKeep.baseAddress!, keys: rows, queries: reads.queries, shape: shape,
+                                    dropProbability: attentionDrop, scratch: attnScratch)
+            linearBackward(dx: dResidual, accumulate: true, dWeight: g + w.qkvWeight, dBias: g + w.qkvBias, dOut: dq,
+                           x: readInput.baseAddress!, weight: p + w.qkvWeight, rows: M, inFeatures: H, outFeatures: H)
+            scatterAddReadRows(dIn, dResidual)
+        } else if atReadRows {
             // d(k | v) [N, 2H] of every row, dq [S, H] of the read rows after them (the forward's layout).
             let reads = readPositions, q = qkv + N * 2 * H, dq = dqkv + N * 2 * H
             attentionBackward(gradients: AttentionOperands(q: dq, k: dqkv, v: dqkv + H, qStride: H, kvStride: 2 * H), dctx: dl1,
@@ -415,12 +467,7 @@ public final class BertEncoder {
                            x: x, weight: p + w.qkvWeight + H * H, rows: N, inFeatures: H, outFeatures: 2 * H)
             linearBackward(dx: dResidual, accumulate: true, dWeight: g + w.qkvWeight, dBias: g + w.qkvBias, dOut: dq,
                            x: readInput.baseAddress!, weight: p + w.qkvWeight, rows: M, inFeatures: H, outFeatures: H)
-            for b in 0..<rows.sequences {
-                for r in reads.rows.rows(of: b) {
-                    let row = dIn + (rows.start(b) + Int(reads.positions[r])) * H, d = dResidual + r * H
-                    for c in 0..<H { row[c] += d[c] }
-                }
-            }
+            scatterAddReadRows(dIn, dResidual)
         } else {
             attentionBackward(dqkv: dqkv, dctx: dl1, qkv: qkv, probs: act.probs.baseAddress!,
                               keep: act.probsKeep.baseAddress!, rows: rows, shape: shape, dropProbability: attentionDrop,

@@ -44,6 +44,11 @@ public final class BertInference {
     private let kept: [Int: UnsafeMutableBufferPointer<Float>]
     private let first, pooledOut, nspOut, logitsOut: UnsafeMutableBufferPointer<Float>
     private let rows: SequenceRows
+    /// A run that reads only pooled heads (`nsp`, `predict`) computes the last layer at each sequence's
+    /// first row ([CLS]) only (keys and values at every row), as training does (BertEncoder, ReadPositions).
+    public let firstRowsOnly: Bool
+    private let readPositions: ReadPositions
+    private let readInput: UnsafeMutableBufferPointer<Float>   // [B, H] the last layer's input at the first rows
     private let maskedIn, maskedPre, maskedOut, maskedLogits: UnsafeMutableBufferPointer<Float>
     private let arena = Arena()
     /// Masked positions whose vocabulary logits are computed at once ([maskedChunk, V] floats).
@@ -127,6 +132,9 @@ public final class BertInference {
         nspOut = a.allocate(Float.self, count: heads.contains(.nextSentence) ? B * 2 : 0)
         logitsOut = a.allocate(Float.self, count: B * (classifier?.numLabels ?? 0))
         rows = SequenceRows(capacity: B)
+        firstRowsOnly = !heads.isEmpty && heads.isSubset(of: [.nextSentence, .classifier]) && keptLayers.allSatisfy { $0 == L }
+        readPositions = ReadPositions(sequences: B, rows: B)
+        readInput = a.allocate(Float.self, count: firstRowsOnly ? B * H : 0)
         let M = heads.contains(.maskedLM) ? Self.maskedChunk : 0
         maskedIn = a.allocate(Float.self, count: M * H)
         maskedPre = a.allocate(Float.self, count: M * H)
@@ -176,17 +184,36 @@ public final class BertInference {
         layerNormForward(x, mean: mean.baseAddress!, rstd: rstd.baseAddress!, tmp, gamma: p + e.lnGamma, beta: p + e.lnBeta,
                          rows: N, channels: H, eps: eps)
         keep(0)
+        let shape = AttentionShape(heads: config.numAttentionHeads, headSize: config.headSize)
         for (l, w) in layout.layers.enumerated() {
-            linearForward(qkv.baseAddress!, x, weight: p + w.qkvWeight, bias: p + w.qkvBias, rows: N, inFeatures: H, outFeatures: 3 * H)
-            attentionForward(ctx: ctx.baseAddress!, probs: nil, keep: nil, qkv: qkv.baseAddress!, rows: rows,
-                             shape: AttentionShape(heads: config.numAttentionHeads, headSize: config.headSize),
-                             dropProbability: 0, sequenceKeys: nil, layer: l, scratch: attentionScratch)
-            linearForward(tmp, ctx.baseAddress!, weight: p + w.attnOutWeight, bias: p + w.attnOutBias, rows: N, inFeatures: H, outFeatures: H)
-            addResidualAndNormalize(x, tmp, gamma: p + w.attnLnGamma, beta: p + w.attnLnBeta, rows: N)
-            linearForward(ffn.baseAddress!, x, weight: p + w.interWeight, bias: p + w.interBias, rows: N, inFeatures: H, outFeatures: I)
-            geluForward(ffn.baseAddress!, ffn.baseAddress!, count: N * I, activation: config.hiddenAct)
-            linearForward(tmp, ffn.baseAddress!, weight: p + w.outWeight, bias: p + w.outBias, rows: N, inFeatures: I, outFeatures: H)
-            addResidualAndNormalize(x, tmp, gamma: p + w.outLnGamma, beta: p + w.outLnBeta, rows: N)
+            // M rows after attention: every row, or (the last layer of a run that reads only the pooler) each
+            // sequence's first row, in x's first B rows: keys and values of every row, the rest at [CLS] only.
+            let M: Int
+            if firstRowsOnly && l == layout.layers.count - 1 {
+                M = B
+                let kv = qkv.baseAddress!, q = kv + N * 2 * H, xs = readInput.baseAddress!
+                for b in 0..<B { (xs + b * H).update(from: x + rows.start(b) * H, count: H) }
+                linearForward(kv, x, weight: p + w.qkvWeight + H * H, bias: p + w.qkvBias + H, rows: N, inFeatures: H, outFeatures: 2 * H)
+                linearForward(q, xs, weight: p + w.qkvWeight, bias: p + w.qkvBias, rows: B, inFeatures: H, outFeatures: H)
+                readPositions.firstPositions(sequences: B)
+                readPositions.placeBlocks(keys: rows)
+                attentionForward(ctx: ctx.baseAddress!, probs: nil, keep: nil,
+                                 operands: AttentionOperands(q: q, k: kv, v: kv + H, qStride: H, kvStride: 2 * H),
+                                 keys: rows, queries: readPositions.queries, shape: shape, dropProbability: 0,
+                                 sequenceKeys: nil, layer: l, scratch: attentionScratch)
+                x.update(from: xs, count: B * H)
+            } else {
+                M = N
+                linearForward(qkv.baseAddress!, x, weight: p + w.qkvWeight, bias: p + w.qkvBias, rows: N, inFeatures: H, outFeatures: 3 * H)
+                attentionForward(ctx: ctx.baseAddress!, probs: nil, keep: nil, qkv: qkv.baseAddress!, rows: rows, shape: shape,
+                                 dropProbability: 0, sequenceKeys: nil, layer: l, scratch: attentionScratch)
+            }
+            linearForward(tmp, ctx.baseAddress!, weight: p + w.attnOutWeight, bias: p + w.attnOutBias, rows: M, inFeatures: H, outFeatures: H)
+            addResidualAndNormalize(x, tmp, gamma: p + w.attnLnGamma, beta: p + w.attnLnBeta, rows: M)
+            linearForward(ffn.baseAddress!, x, weight: p + w.interWeight, bias: p + w.interBias, rows: M, inFeatures: H, outFeatures: I)
+            geluForward(ffn.baseAddress!, ffn.baseAddress!, count: M * I, activation: config.hiddenAct)
+            linearForward(tmp, ffn.baseAddress!, weight: p + w.outWeight, bias: p + w.outBias, rows: M, inFeatures: I, outFeatures: H)
+            addResidualAndNormalize(x, tmp, gamma: p + w.outLnGamma, beta: p + w.outLnBeta, rows: M)
             keep(l + 1)
         }
     }
@@ -210,6 +237,7 @@ public final class BertInference {
     /// Hidden state `index` (as given in `keepLayers`, after normalisation) of the last forward: [N, H]
     /// packed rows, sequence b at rows `rows(of: b)`.
     public func hidden(_ index: Int) -> UnsafePointer<Float> {
+        precondition(!(firstRowsOnly && index == config.numHiddenLayers), "the last layer was computed at the first rows only")
         if index == config.numHiddenLayers { return UnsafePointer(x.baseAddress!) }
         guard let copy = kept[index] else { preconditionFailure("hidden state \(index) was not kept (keepLayers \(keptLayers))") }
         return UnsafePointer(copy.baseAddress!)
@@ -223,7 +251,8 @@ public final class BertInference {
         guard let pooler = layout.pooler else { preconditionFailure("this model was loaded without a pooler") }
         if !pooledReady {
             let p = UnsafePointer(parameters.baseAddress!)
-            poolerForward(pooledOut.baseAddress!, first: first.baseAddress!, hidden: x.baseAddress!, rows: rows,
+            poolerForward(pooledOut.baseAddress!, first: first.baseAddress!, hidden: x.baseAddress!,
+                          rows: firstRowsOnly ? readPositions.rows : rows,
                           weight: p + pooler.weight, bias: p + pooler.bias, hiddenSize: config.hiddenSize)
             pooledReady = true
         }
