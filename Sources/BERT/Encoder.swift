@@ -67,7 +67,8 @@ public final class BertEncoder {
     let readPositions: ReadPositions
     private var trimmed = false
     /// The trimmed layer folds the key and value projections into attention (FoldedAttention.swift) where
-    /// that fits and pays (a classifier's one row per sequence); false: it projects keys and values (tests).
+    /// that fits and pays (a classifier's one row per sequence) with float32 products; false: it projects
+    /// keys and values (tests).
     var foldsKeysAndValues = true
     private(set) var folded = false
     private var hiddenDrop: Float = 0, attentionDrop: Float = 0
@@ -270,7 +271,9 @@ public final class BertEncoder {
             }
             residual = UnsafePointer(xs)
             queries = reads.queries
-            folded = foldsKeysAndValues && foldedAttentionApplies(keys: rows, queries: reads.rows, heads: shape.heads, hidden: H)
+            // Not with bf16 products: autocast rounds x and Wk to bf16 for k, which the folded form never forms.
+            folded = foldsKeysAndValues && MatrixProducts.precision == .fp32
+                && foldedAttentionApplies(keys: rows, queries: reads.rows, heads: shape.heads, hidden: H)
             if folded {
                 // q [S, H], then the folded form's buffers (foldedOperands).
                 linearForward(qkv, xs, weight: p + w.qkvWeight, bias: p + w.qkvBias, rows: M, inFeatures: H, outFeatures: H)
