@@ -36,6 +36,32 @@ final class UnpaddedParityTests: XCTestCase {
         return batch
     }
 
+    /// The gradients of the last forward's mean losses.
+    func backward(_ model: BertForPreTraining, _ loss: PretrainingLoss) -> [Float] {
+        model.zeroGradients()
+        model.backward(mlmScale: 1 / Float(loss.mlmCount), nspScale: 1 / Float(loss.nspCount), gradientsReady: nil)
+        return Array(model.gradients)
+    }
+
+    /// Losses to 1e-6 relative, gradients as `compareGradients`, of a run against its reference.
+    func comparePretraining(_ run: (PretrainingLoss, [Float]), _ reference: (PretrainingLoss, [Float]), layout: ParameterLayout,
+                            _ what: String) {
+        XCTAssertEqual(run.0.mlmCount, reference.0.mlmCount, what)
+        XCTAssertEqual(run.0.mlmLossSum, reference.0.mlmLossSum, accuracy: 1e-6 * abs(reference.0.mlmLossSum), what)
+        XCTAssertEqual(run.0.nspLossSum, reference.0.nspLossSum, accuracy: 1e-6 * abs(reference.0.nspLossSum), what)
+        compareGradients(run.1, reference.1, layout: layout, what)
+    }
+
+    /// A tiny pretraining model at T, weights from `seed`, dropout seeded `seed + 1`.
+    func pretrainer(dropout: Double, sequences: Int, seed: UInt64) throws -> BertForPreTraining {
+        var config = TinyModel.config(dropout: dropout)
+        config.maxPositionEmbeddings = Self.T
+        let model = try BertForPreTraining(config: config, maxBatch: sequences, maxSeqLength: Self.T, maxPredictions: Self.P)
+        model.initializeWeights(seed: seed)
+        model.seedDropout(seed + 1)
+        return model
+    }
+
     static let lengthMixes = [[3, 12, 7, 5, 11], [12, 12, 12], [7]]
 
     /// Each tensor to 1e-5 of its largest entry, with a floor of 1e-6 of the model's largest gradient entry for
@@ -55,53 +81,48 @@ final class UnpaddedParityTests: XCTestCase {
         for dropout in [0.0, 0.1] {
             for lengths in Self.lengthMixes {
                 let what = "lengths \(lengths), dropout \(dropout)"
-                var config = TinyModel.config(dropout: dropout)
-                config.maxPositionEmbeddings = Self.T
-                let model = try BertForPreTraining(config: config, maxBatch: lengths.count, maxSeqLength: Self.T, maxPredictions: Self.P)
-                model.initializeWeights(seed: 11)
-                model.seedDropout(5)
+                let model = try pretrainer(dropout: dropout, sequences: lengths.count, seed: 11)
                 let batch = pretrainingBatch(lengths, seed: UInt64(lengths.count))
                 func run(packed: Bool) throws -> (PretrainingLoss, [Float]) {
                     model.encoder.packsSequences = packed
                     let loss = try model.forward(batch, training: true)
                     XCTAssertEqual(model.encoder.rows.isPacked, packed, what)
                     XCTAssertEqual(model.encoder.rows.count, packed ? lengths.reduce(0, +) : lengths.count * Self.T, what)
-                    model.zeroGradients()
-                    model.backward(mlmScale: 1 / Float(loss.mlmCount), nspScale: 1 / Float(loss.nspCount), gradientsReady: nil)
-                    return (loss, Array(model.gradients))
+                    return (loss, backward(model, loss))
                 }
-                let (paddedLoss, paddedGradients) = try run(packed: false)
-                let (packedLoss, packedGradients) = try run(packed: true)
-                XCTAssertEqual(packedLoss.mlmCount, paddedLoss.mlmCount, what)
-                XCTAssertEqual(packedLoss.mlmLossSum, paddedLoss.mlmLossSum, accuracy: 1e-6 * abs(paddedLoss.mlmLossSum), what)
-                XCTAssertEqual(packedLoss.nspLossSum, paddedLoss.nspLossSum, accuracy: 1e-6 * abs(paddedLoss.nspLossSum), what)
-                compareGradients(packedGradients, paddedGradients, layout: model.layout, what)
+                comparePretraining(try run(packed: true), try run(packed: false), layout: model.layout, what)
             }
         }
+    }
+
+    /// A tiny classifier (dropout 0.1, weights from `seed`) and a batch of rows of the given real lengths at T.
+    func classifier(_ problem: ProblemType, lengths: [Int], seed: UInt64) throws -> (BertForSequenceClassification, ClassificationBatch) {
+        var config = TinyModel.config(dropout: 0.1)
+        config.maxPositionEmbeddings = Self.T
+        let B = lengths.count, labels = problem == .regression ? 1 : 3
+        let model = try BertForSequenceClassification(config: config, numLabels: labels, problemType: problem,
+                                                      maxBatch: B, maxSeqLength: Self.T)
+        model.initializeWeights(seed: seed)
+        model.seedDropout(seed + 1)
+        let source = pretrainingBatch(lengths, seed: seed + UInt64(B))
+        let batch = ClassificationBatch(maxBatch: B, maxSeqLength: Self.T)
+        batch.inputIds.baseAddress!.update(from: source.inputIds.baseAddress!, count: B * Self.T)
+        batch.segmentIds.baseAddress!.update(from: source.segmentIds.baseAddress!, count: B * Self.T)
+        batch.inputMask.baseAddress!.update(from: source.inputMask.baseAddress!, count: B * Self.T)
+        for b in 0..<B {
+            batch.labels[b] = Int32((b + Int(seed)) % labels)
+            batch.values[b] = Float(b) * 0.7 - 1
+            batch.instances[b] = 50 + 2 * b
+        }
+        batch.step = 3
+        return (model, batch)
     }
 
     func testClassificationUnpaddedEqualsPadded() throws {
         for problem in [ProblemType.singleLabelClassification, .regression] {
             for lengths in Self.lengthMixes {
-                let what = "lengths \(lengths), \(problem.rawValue)"
-                var config = TinyModel.config(dropout: 0.1)
-                config.maxPositionEmbeddings = Self.T
-                let B = lengths.count, labels = problem == .regression ? 1 : 3
-                let model = try BertForSequenceClassification(config: config, numLabels: labels, problemType: problem,
-                                                              maxBatch: B, maxSeqLength: Self.T)
-                model.initializeWeights(seed: 12)
-                model.seedDropout(6)
-                let source = pretrainingBatch(lengths, seed: 40 + UInt64(B))
-                let batch = ClassificationBatch(maxBatch: B, maxSeqLength: Self.T)
-                batch.inputIds.baseAddress!.update(from: source.inputIds.baseAddress!, count: B * Self.T)
-                batch.segmentIds.baseAddress!.update(from: source.segmentIds.baseAddress!, count: B * Self.T)
-                batch.inputMask.baseAddress!.update(from: source.inputMask.baseAddress!, count: B * Self.T)
-                for b in 0..<B {
-                    batch.labels[b] = Int32(b % labels)
-                    batch.values[b] = Float(b) * 0.7 - 1
-                    batch.instances[b] = 50 + b
-                }
-                batch.step = 3
+                let what = "lengths \(lengths), \(problem.rawValue)", B = lengths.count
+                let (model, batch) = try classifier(problem, lengths: lengths, seed: 12)
                 func run(packed: Bool) throws -> (ClassificationLoss, [Float]) {
                     model.encoder.packsSequences = packed
                     let loss = try model.forward(batch, training: true)
@@ -128,11 +149,7 @@ final class UnpaddedParityTests: XCTestCase {
 
     func testPretrainingLastLayerAtReadRowsEqualsEveryRow() throws {
         for lengths in Self.lengthMixes {
-            var config = TinyModel.config(dropout: 0.1)
-            config.maxPositionEmbeddings = Self.T
-            let model = try BertForPreTraining(config: config, maxBatch: lengths.count, maxSeqLength: Self.T, maxPredictions: Self.P)
-            model.initializeWeights(seed: 15)
-            model.seedDropout(9)
+            let model = try pretrainer(dropout: 0.1, sequences: lengths.count, seed: 15)
             perturbEveryParameter(model.parameters)   // biases and LayerNorms away from HF's 0 and 1
             let batch = pretrainingBatch(lengths, seed: 80 + UInt64(lengths.count))
             batch.maskedPositions[1] = batch.maskedPositions[0]   // sequence 0 lists a position twice
@@ -150,16 +167,10 @@ final class UnpaddedParityTests: XCTestCase {
                             XCTAssertEqual(reads.rows.rows(of: b).map { reads.positions[$0] }, listed.sorted(), what)
                         }
                     }
-                    model.zeroGradients()
-                    model.backward(mlmScale: 1 / Float(loss.mlmCount), nspScale: 1 / Float(loss.nspCount), gradientsReady: nil)
-                    return (loss, Array(model.gradients))
+                    return (loss, backward(model, loss))
                 }
-                let (fullLoss, fullGradients) = try run(trimmed: false)
-                let (trimmedLoss, trimmedGradients) = try run(trimmed: true)
-                XCTAssertEqual(trimmedLoss.mlmCount, fullLoss.mlmCount, what)
-                XCTAssertEqual(trimmedLoss.mlmLossSum, fullLoss.mlmLossSum, accuracy: 1e-6 * abs(fullLoss.mlmLossSum), what)
-                XCTAssertEqual(trimmedLoss.nspLossSum, fullLoss.nspLossSum, accuracy: 1e-6 * abs(fullLoss.nspLossSum), what)
-                compareGradients(trimmedGradients, fullGradients, layout: model.layout, what)
+                let full = try run(trimmed: false)
+                comparePretraining(try run(trimmed: true), full, layout: model.layout, what)
             }
         }
     }
@@ -171,25 +182,9 @@ final class UnpaddedParityTests: XCTestCase {
     func testClassificationLastLayerAtFirstRowsEqualsEveryRow() throws {
         for problem in [ProblemType.singleLabelClassification, .regression] {
             for lengths in Self.lengthMixes {
-                var config = TinyModel.config(dropout: 0.1)
-                config.maxPositionEmbeddings = Self.T
-                let B = lengths.count, labels = problem == .regression ? 1 : 3
-                let model = try BertForSequenceClassification(config: config, numLabels: labels, problemType: problem,
-                                                              maxBatch: B, maxSeqLength: Self.T)
-                model.initializeWeights(seed: 14)
-                model.seedDropout(8)
+                let B = lengths.count
+                let (model, batch) = try classifier(problem, lengths: lengths, seed: 14)
                 perturbEveryParameter(model.parameters)   // biases and LayerNorms away from HF's 0 and 1
-                let source = pretrainingBatch(lengths, seed: 60 + UInt64(B))
-                let batch = ClassificationBatch(maxBatch: B, maxSeqLength: Self.T)
-                batch.inputIds.baseAddress!.update(from: source.inputIds.baseAddress!, count: B * Self.T)
-                batch.segmentIds.baseAddress!.update(from: source.segmentIds.baseAddress!, count: B * Self.T)
-                batch.inputMask.baseAddress!.update(from: source.inputMask.baseAddress!, count: B * Self.T)
-                for b in 0..<B {
-                    batch.labels[b] = Int32((b + 1) % labels)
-                    batch.values[b] = 1.5 - Float(b) * 0.4
-                    batch.instances[b] = 70 + 2 * b
-                }
-                batch.step = 5
                 for packed in [true, false] {
                     let what = "lengths \(lengths), \(problem.rawValue), packed \(packed)"
                     model.encoder.packsSequences = packed
@@ -220,10 +215,7 @@ final class UnpaddedParityTests: XCTestCase {
     /// What packing must not take: a row whose padding is not a suffix, and a labelled position in the padding
     /// (no shard has either; a hand-made batch may) keep the batch rectangular, with the same results.
     func testBatchesThatCannotBePackedRunRectangular() throws {
-        var config = TinyModel.config(dropout: 0)
-        config.maxPositionEmbeddings = Self.T
-        let model = try BertForPreTraining(config: config, maxBatch: 2, maxSeqLength: Self.T, maxPredictions: Self.P)
-        model.initializeWeights(seed: 13)
+        let model = try pretrainer(dropout: 0, sequences: 2, seed: 13)
         let holed = pretrainingBatch([6, 9], seed: 3)
         holed.inputMask[Self.T + 4] = 0   // a hole inside the second row
         _ = try model.forward(holed, training: false)
