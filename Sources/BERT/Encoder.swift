@@ -259,7 +259,8 @@ public final class BertEncoder {
         let tmp = dTmp.baseAddress!   // forward scratch [M, H] for the dense outputs
         let qkv = act.qkv.baseAddress!
         // Attention: q, k, v = x·Wqkvᵀ + b; ctx = attention(q, k, v); tmp = ctx·Woᵀ + b
-        let M: Int, residual: UnsafePointer<Float>, operands: AttentionOperands, queries: AttentionQueries
+        let M: Int, residual: UnsafePointer<Float>, queries: AttentionQueries
+        var operands: AttentionOperands? = nil   // nil: the folded form computed the context already
         if atReadRows {
             let reads = readPositions
             M = reads.rows.count
@@ -281,7 +282,6 @@ public final class BertEncoder {
                                        operands: foldedOperands(layer: l), keys: rows, queries: queries, shape: shape,
                                        dropProbability: attentionDrop, sequenceKeys: sequenceKeys.baseAddress!, layer: l,
                                        scratch: attnScratch)
-                operands = AttentionOperands(fused: qkv, hidden: H)   // not used below
             } else {
                 // k | v [N, 2H] of every row (rows H..<3H of the fused weight), q [S, H] of the read rows after them.
                 let q = qkv + N * 2 * H
@@ -296,7 +296,7 @@ public final class BertEncoder {
             operands = AttentionOperands(fused: qkv, hidden: H)
             queries = .everyPosition(rows)
         }
-        if !(atReadRows && folded) {
+        if let operands {
             attentionForward(ctx: act.ctx.baseAddress!, probs: act.probs.baseAddress!, keep: act.probsKeep.baseAddress!,
                              operands: operands, keys: rows, queries: queries, shape: shape, dropProbability: attentionDrop,
                              sequenceKeys: sequenceKeys.baseAddress!, layer: l, scratch: attnScratch)
